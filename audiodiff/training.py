@@ -1,0 +1,450 @@
+"""One training loop for every recipe: DDP (torchrun), EMA, exact resume, JSONL log, progress bar.
+
+A recipe hands :func:`train` a *task* (see :class:`Task`): the task knows the model, the data
+and the loss; the loop knows optimisation, distribution, checkpointing and stopping.
+
+Exact resume: ``<out_dir>/train_state.pt`` holds the model, EMA, optimizer, step, data position
+and every rank's torch/numpy/python RNG state. Data order is a pure function of (seed, epoch) and
+the learning rate a pure function of the step, so a run stopped at step k and resumed produces
+the same losses as one that never stopped (same hardware, same number of processes).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import signal
+import threading
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, Iterator, Protocol
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+STATE_NAME = "train_state.pt"
+LOG_NAME = "log.jsonl"
+_STATE_VERSION = 1
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation and bookkeeping settings shared by every recipe."""
+
+    out_dir: str = "runs/train"
+    batch_size: int = 8  # per process
+    lr: float = 3e-4
+    betas: tuple[float, float] = (0.9, 0.99)
+    weight_decay: float = 0.0
+    warmup_steps: int = 0  # linear warm-up, then constant
+    max_steps: int = 10_000
+    max_minutes: float | None = None  # wall-clock budget of this invocation
+    grad_clip: float = 1.0  # max global grad norm; 0 disables
+    ema_decay: float = 0.999
+    ckpt_every: int = 500  # steps between training-state checkpoints
+    log_every: int = 25  # steps averaged per log line
+    seed: int = 0
+    init_from: str | None = None  # exported inference checkpoint to fine-tune from
+    resume: bool = True  # continue from <out_dir>/train_state.pt when present
+    num_workers: int = 0  # DataLoader worker processes
+    device: str = "auto"  # "auto" (CUDA when available), "cpu" or "cuda"
+
+    def __post_init__(self) -> None:
+        self.betas = (float(self.betas[0]), float(self.betas[1]))
+        for name in ("batch_size", "max_steps", "ckpt_every", "log_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ValueError(f"device must be auto, cpu or cuda, got {self.device!r}")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """Build from a dict; unknown keys are errors that list the allowed ones."""
+        allowed = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - allowed)
+        if unknown:
+            raise ValueError(f"unknown train config keys {unknown}; allowed: {', '.join(sorted(allowed))}")
+        return cls(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+
+class Task(Protocol):
+    """What a recipe provides to :func:`train`."""
+
+    dataset: Dataset  # items are tensors or (nested) tuples/lists/dicts of tensors
+
+    def build_model(self) -> nn.Module:
+        """A fresh model; must build the same architecture every call."""
+
+    def loss(self, model: nn.Module, batch: Any, step: int) -> tuple[torch.Tensor, dict[str, float]]:
+        """Scalar loss to minimise and floats to log, for 0-based ``step``.
+
+        ``model`` may be DDP-wrapped: call it (its forward) for everything that needs gradients.
+        Randomness that decides *which* modules run must agree across ranks (derive it from step).
+        """
+
+    def export(self, ema_model: nn.Module, out_dir: Path, metadata: dict[str, Any]) -> Path:
+        """Write the inference checkpoint (via audiodiff.checkpoint) into ``out_dir``; return its path."""
+
+    def load_weights(self, model: nn.Module, path: Path) -> None:
+        """Load an exported inference checkpoint into ``model`` (for ``init_from``)."""
+
+
+@dataclass
+class TrainSummary:
+    """What a finished (or stopped) run did."""
+
+    step: int
+    epoch: int
+    seconds: float  # wall time of this invocation
+    stop_reason: str  # "max_steps", "max_minutes" or "signal"
+    losses: dict[str, float]  # means over the last logged window
+    state_path: Path
+    export_path: Path | None  # set on rank 0
+
+
+@dataclass
+class _Context:
+    rank: int
+    world: int
+    device: torch.device
+    owns_group: bool
+
+
+class ShardSampler(Sampler[int]):
+    """This rank's indices for one epoch: a permutation seeded by (seed, epoch), cut into shards.
+
+    The permutation is padded by wrap-around to a multiple of ``world`` so every rank gets the same
+    number of whole batches; ``skip_batches`` resumes mid-epoch.
+    """
+
+    def __init__(self, size: int, *, batch_size: int, rank: int, world: int, seed: int, epoch: int,
+                 skip_batches: int = 0) -> None:
+        per_rank = math.ceil(size / world)
+        order = np.random.default_rng([seed, epoch]).permutation(size)
+        order = np.resize(order, per_rank * world)  # wraps around
+        self.batches_per_epoch = per_rank // batch_size
+        self.indices = order[rank::world][skip_batches * batch_size: self.batches_per_epoch * batch_size]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.indices.tolist())
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
+def train(task: Task, config: TrainConfig) -> TrainSummary:
+    """Train ``task`` until ``max_steps``, ``max_minutes`` or SIGINT/SIGTERM, then save and export.
+
+    Under torchrun (``WORLD_SIZE`` > 1) it joins the process group (gloo on CPU, nccl on GPU) and
+    wraps the model in DistributedDataParallel; ``batch_size`` is per process. Rank 0 writes
+    ``<out_dir>/train_state.pt`` every ``ckpt_every`` steps and on stop, appends averaged losses to
+    ``<out_dir>/log.jsonl`` every ``log_every`` steps, and exports the EMA model at the end.
+    """
+    ctx = _setup_distributed(config.device)
+    try:
+        return _Run(task, config, ctx).run()
+    finally:
+        if ctx.owns_group:
+            dist.destroy_process_group()
+
+
+class _Run:
+    """State of one invocation of :func:`train` (kept in one place so saving and resuming match)."""
+
+    def __init__(self, task: Task, config: TrainConfig, ctx: _Context) -> None:
+        self.task, self.config, self.ctx = task, config, ctx
+        self.out_dir = Path(config.out_dir)
+        self.state_path = self.out_dir / STATE_NAME
+        if ctx.rank == 0:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+        _barrier(ctx)
+        resuming = self.state_path.exists()
+        if resuming and not config.resume:
+            raise ValueError(f"{self.state_path} exists; resume it, or choose another out_dir")
+
+        torch.manual_seed(config.seed)  # the same initial weights on every rank
+        self.model = task.build_model().to(ctx.device)
+        if config.init_from and not resuming:
+            task.load_weights(self.model, Path(config.init_from))
+        self.ema = task.build_model().to(ctx.device)
+        self.ema.load_state_dict(self.model.state_dict())
+        self.ema.requires_grad_(False).eval()
+        self.param_names = {name for name, _ in self.model.named_parameters()}
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr, betas=config.betas,
+                                           weight_decay=config.weight_decay)
+        self.step = self.epoch = self.batch_in_epoch = 0
+        self.window: dict[str, float] = {}  # running sums of logged values since the last log line
+        self.window_steps = 0
+        self.elapsed_before = 0.0  # training seconds of earlier invocations
+        self.last_losses: dict[str, float] = {}
+        if resuming:
+            self._load_state()
+        else:
+            _seed_everything(config.seed * 1000 + ctx.rank)
+        self.train_model: nn.Module = self.model
+        if ctx.world > 1:
+            ids = [ctx.device.index] if ctx.device.type == "cuda" else None
+            self.train_model = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+
+    def run(self) -> TrainSummary:
+        config, ctx = self.config, self.ctx
+        steps_per_epoch = self._sampler().batches_per_epoch
+        if steps_per_epoch == 0:
+            raise ValueError(
+                f"dataset of {len(self.task.dataset)} items is too small for batch_size {config.batch_size}"
+                f" x {ctx.world} processes"
+            )
+        from tqdm.auto import tqdm
+
+        start = time.monotonic()
+        reason = "max_steps" if self.step >= config.max_steps else None
+        last_saved = self.step if reason else -1
+        signalled = _SignalFlag()
+        bar = tqdm(total=config.max_steps, initial=self.step, disable=ctx.rank != 0, dynamic_ncols=True,
+                   desc="train", unit="step")
+        with signalled:
+            while reason is None:
+                for batch in self._loader():
+                    self._train_step(batch)
+                    bar.update(1)
+                    if self.step % config.log_every == 0:
+                        self._log(start)
+                        bar.set_postfix(loss=f"{self.last_losses.get('loss', float('nan')):.4g}")
+                    reason = self._stop_reason(start, signalled.raised)
+                    if reason is not None or self.step % config.ckpt_every == 0:
+                        self._save_state(start)
+                        last_saved = self.step
+                    if reason is not None:
+                        break
+                if self.batch_in_epoch >= steps_per_epoch:
+                    self.epoch, self.batch_in_epoch = self.epoch + 1, 0
+        bar.close()
+        if last_saved != self.step:
+            self._save_state(start)
+        if self.window_steps:
+            self._log(start)
+        export_path = None
+        if ctx.rank == 0:
+            metadata = {"steps": self.step, "epochs": self.step / steps_per_epoch, "losses": self.last_losses,
+                        "world_size": ctx.world, "train_config": config.to_dict()}
+            export_path = self.task.export(self.ema, self.out_dir, metadata)
+        _barrier(ctx)
+        return TrainSummary(step=self.step, epoch=self.epoch, seconds=time.monotonic() - start,
+                            stop_reason=reason, losses=dict(self.last_losses),
+                            state_path=self.state_path, export_path=export_path)
+
+    def _sampler(self) -> ShardSampler:
+        return ShardSampler(len(self.task.dataset), batch_size=self.config.batch_size, rank=self.ctx.rank,
+                            world=self.ctx.world, seed=self.config.seed, epoch=self.epoch,
+                            skip_batches=self.batch_in_epoch)
+
+    def _loader(self) -> DataLoader:
+        set_epoch = getattr(self.task.dataset, "set_epoch", None)
+        if set_epoch is not None:
+            set_epoch(self.epoch)
+        # The loader draws worker seeds from its own generator, so global RNG streams (which the
+        # loss may use) do not depend on where an epoch's iteration started.
+        generator = torch.Generator().manual_seed(self.config.seed * 1000 + self.epoch)
+        return DataLoader(self.task.dataset, batch_size=self.config.batch_size, sampler=self._sampler(),
+                          num_workers=self.config.num_workers, drop_last=True, generator=generator,
+                          pin_memory=self.ctx.device.type == "cuda")
+
+    def _train_step(self, batch: Any) -> None:
+        config = self.config
+        lr = config.lr * min(1.0, (self.step + 1) / config.warmup_steps) if config.warmup_steps else config.lr
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.model.train()
+        loss, logs = self.task.loss(self.train_model, _to_device(batch, self.ctx.device), self.step)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        values = {"loss": loss.item(), **logs, "lr": lr}
+        if config.grad_clip > 0:
+            values["grad_norm"] = float(nn.utils.clip_grad_norm_(self.model.parameters(), config.grad_clip))
+        self.optimizer.step()
+        # EMA warm-up: early averages would otherwise be dominated by the random init.
+        self._update_ema(min(config.ema_decay, (1 + self.step) / (10 + self.step)))
+        self.step += 1
+        self.batch_in_epoch += 1
+        for key, value in values.items():
+            self.window[key] = self.window.get(key, 0.0) + float(value)
+        self.window_steps += 1
+
+    @torch.no_grad()
+    def _update_ema(self, decay: float) -> None:
+        current = self.model.state_dict()
+        for name, tensor in self.ema.state_dict().items():
+            if name in self.param_names and tensor.is_floating_point():
+                tensor.lerp_(current[name], 1.0 - decay)
+            else:  # buffers (e.g. RVQ codebooks, which are already moving averages)
+                tensor.copy_(current[name])
+
+    def _log(self, start: float) -> None:
+        keys = sorted(self.window)
+        sums = torch.tensor([self.window[k] for k in keys], dtype=torch.float64)
+        if self.ctx.world > 1:
+            sums = sums.to(self.ctx.device)
+            dist.all_reduce(sums)
+            sums = sums.cpu() / self.ctx.world
+        self.last_losses = {k: float(v) / self.window_steps for k, v in zip(keys, sums)}
+        if self.ctx.rank == 0:
+            line = {"step": self.step, "epoch": self.epoch, "seconds": round(self._elapsed(start), 3),
+                    "steps_averaged": self.window_steps, **self.last_losses}
+            with open(self.out_dir / LOG_NAME, "a", encoding="utf-8") as f:
+                f.write(json.dumps(line) + "\n")
+        self.window, self.window_steps = {}, 0
+
+    def _elapsed(self, start: float) -> float:
+        return self.elapsed_before + time.monotonic() - start
+
+    def _stop_reason(self, start: float, signalled: bool) -> str | None:
+        """Decide together: every rank must stop at the same step or the collectives hang."""
+        config = self.config
+        minutes_up = config.max_minutes is not None and time.monotonic() - start >= 60 * config.max_minutes
+        flags = torch.tensor([signalled, minutes_up, self.step >= config.max_steps], dtype=torch.int32)
+        if self.ctx.world > 1:
+            flags = flags.to(self.ctx.device)
+            dist.all_reduce(flags, op=dist.ReduceOp.MAX)
+        for flag, reason in zip(flags.tolist(), ("signal", "max_minutes", "max_steps")):
+            if flag:
+                return reason
+        return None
+
+    def _save_state(self, start: float) -> None:
+        rng = _rng_state()
+        if self.ctx.world > 1:
+            gathered: list[Any] = [None] * self.ctx.world
+            dist.all_gather_object(gathered, rng)
+        else:
+            gathered = [rng]
+        if self.ctx.rank != 0:
+            return
+        state = {
+            "version": _STATE_VERSION, "step": self.step, "epoch": self.epoch,
+            "batch_in_epoch": self.batch_in_epoch, "model": self.model.state_dict(),
+            "ema": self.ema.state_dict(), "optimizer": self.optimizer.state_dict(), "rng": gathered,
+            "window": dict(self.window), "window_steps": self.window_steps,
+            "last_losses": dict(self.last_losses), "elapsed": self._elapsed(start),
+            "config": self.config.to_dict(),
+        }
+        tmp = self.state_path.with_name(f".{STATE_NAME}.{os.getpid()}.tmp")
+        try:
+            torch.save(state, tmp)
+            os.replace(tmp, self.state_path)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+
+    def _load_state(self) -> None:
+        try:
+            state = torch.load(self.state_path, map_location="cpu", weights_only=True)
+        except Exception as err:  # zip/pickle errors of many types: all mean "unusable file"
+            raise ValueError(f"{self.state_path}: unreadable training state ({type(err).__name__}: {err});"
+                             " delete it to start over") from None
+        if state.get("version") != _STATE_VERSION:
+            raise ValueError(f"{self.state_path}: training state version {state.get('version')!r},"
+                             f" expected {_STATE_VERSION}")
+        self.model.load_state_dict(state["model"])
+        self.ema.load_state_dict(state["ema"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
+        self.window, self.window_steps = dict(state["window"]), state["window_steps"]
+        self.last_losses, self.elapsed_before = dict(state["last_losses"]), state["elapsed"]
+        if len(state["rng"]) == self.ctx.world:
+            _set_rng_state(state["rng"][self.ctx.rank])
+        else:  # the number of processes changed: no state to continue, so start fresh streams
+            _seed_everything(self.config.seed * 1000 + self.ctx.rank + 7919 * self.step)
+
+
+class _SignalFlag:
+    """Context manager turning the first SIGINT/SIGTERM into a flag (a second SIGINT interrupts)."""
+
+    def __init__(self) -> None:
+        self.raised = False
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.raised and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.raised = True
+
+    def __enter__(self) -> _SignalFlag:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def _setup_distributed(device_name: str) -> _Context:
+    """Join the torchrun process group when WORLD_SIZE > 1 and pick this rank's device."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    local_rank = int(os.environ.get("LOCAL_RANK", os.environ.get("RANK", "0")))
+    use_cuda = device_name == "cuda" or (device_name == "auto" and torch.cuda.is_available())
+    device = torch.device("cuda", local_rank % max(1, torch.cuda.device_count())) if use_cuda else torch.device("cpu")
+    if use_cuda:
+        torch.cuda.set_device(device)
+    owns_group = False
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if use_cuda else "gloo")
+        owns_group = True
+    if dist.is_initialized():
+        return _Context(dist.get_rank(), dist.get_world_size(), device, owns_group)
+    return _Context(0, 1, device, owns_group)
+
+
+def _barrier(ctx: _Context) -> None:
+    if ctx.world > 1:
+        dist.barrier()
+
+
+def _to_device(batch: Any, device: torch.device) -> Any:
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, dict):
+        return {k: _to_device(v, device) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(_to_device(v, device) for v in batch)
+    return batch
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _rng_state() -> dict[str, Any]:
+    """RNG states in a form ``torch.load(weights_only=True)`` accepts (no numpy arrays)."""
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": (name, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)),
+        "python": random.getstate(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])

@@ -1,0 +1,28 @@
+"""Shared fixtures: tiny data built by the tests themselves (no network, no GPU)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from audiodiff.data.config import DataConfig
+
+
+def tiny_data_config(**changes) -> DataConfig:
+    """A corpus of a handful of real tunes with short windows: seconds to build."""
+    config = DataConfig(name="test", abc_sources=("ryansMammoth", "essenFolksong"), chorales=False,
+                        max_tunes=6, window_seconds=2.0, max_windows_per_item=2, index_chunk_size=2,
+                        val_fraction=0.2, test_fraction=0.2)
+    for name, value in changes.items():
+        setattr(config, name, value)
+    return config
+
+
+@pytest.fixture(scope="session")
+def tiny_corpus(tmp_path_factory) -> Path:
+    """A built tiny corpus directory (manifests, windows, plans)."""
+    from audiodiff.data.prepare import prepare
+
+    out = tmp_path_factory.mktemp("corpus")
+    prepare(out, tiny_data_config(), workers=1)
+    return out
