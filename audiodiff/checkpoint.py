@@ -16,7 +16,7 @@ import hashlib
 import json
 import os
 import struct
-import tempfile
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -66,10 +66,12 @@ def save_checkpoint(
         raise CheckpointError(path, f"config or metadata is not JSON-serialisable: {err}") from None
     tensors = _owned_contiguous(state_dict)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         save_file(tensors, tmp, metadata=header)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # safetensors creates files 0600; give the usual mode
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

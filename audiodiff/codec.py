@@ -10,7 +10,7 @@ A bandwidth of ``b`` kbps uses ``b * 1000 / (frame_rate * log2(bins))`` codebook
 1.5 / 3 / 6 kbps = 2 / 4 / 8 codebooks of 1024 at 75 Hz.
 
 The RVQ codebooks start with a k-means over the first training batch; ``kmeans_iters`` sets its
-cost (encodec's default of 50 takes ~13 s at dim 64 on 2 cores; the presets use 2-10).
+cost (encodec's default of 50 takes ~13 s at dim 64 on 2 cores; the presets use 1-10).
 """
 from __future__ import annotations
 
@@ -51,6 +51,8 @@ class CodecConfig:
     def __post_init__(self) -> None:
         self.ratios = tuple(int(r) for r in self.ratios)
         self.bandwidths = tuple(float(b) for b in self.bandwidths)
+        if self.kmeans_iters < 1:  # encodec's kmeans fails with 0 iterations
+            raise ValueError(f"kmeans_iters must be >= 1, got {self.kmeans_iters}")
         if self.bins < 2 or self.bins & (self.bins - 1):
             raise ValueError(f"bins must be a power of two, got {self.bins}")
         if self.sample_rate % self.hop_length:
@@ -77,9 +79,9 @@ class CodecConfig:
     def preset(cls, name: str) -> CodecConfig:
         """Named architectures: tiny (tests), cpu (fits 30 MB, >100x real time), gpu, encodec_24khz."""
         if name == "tiny":
-            return cls(n_filters=4, dimension=16, lstm_layers=1, n_q=8, kmeans_iters=2)
+            return cls(n_filters=4, dimension=16, lstm_layers=1, n_q=8, kmeans_iters=1)
         elif name == "cpu":
-            return cls(n_filters=16, dimension=64, lstm_layers=2, n_q=8, kmeans_iters=10)
+            return cls(n_filters=16, dimension=64, lstm_layers=2, n_q=8, kmeans_iters=4)
         elif name == "gpu":
             return cls(n_filters=32, dimension=128, lstm_layers=2, n_q=8, kmeans_iters=10)
         elif name == "encodec_24khz":

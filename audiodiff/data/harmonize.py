@@ -5,6 +5,8 @@ tempo audible needs one. Also names the chord of any set of sounding notes (chor
 """
 from __future__ import annotations
 
+from bisect import bisect_left
+
 import numpy as np
 
 from audiodiff.music import Chord, Key
@@ -45,11 +47,17 @@ def harmonize(plan: Plan, steps_per_chord: int) -> list[Chord]:
     The first segment prefers the tonic, the last one must be the tonic and the one before it
     prefers the dominant (a cadence).
     """
-    melody = plan.melody.notes if plan.melody else []
+    melody = sorted(plan.melody.notes, key=lambda n: n.start) if plan.melody else []
     candidates = candidate_chords(plan.key)
     bounds = list(range(0, plan.num_steps, steps_per_chord))
     n_seg, n_cand = len(bounds), len(candidates)
-    local = np.array([[_fit(melody, c, s, s + steps_per_chord) for _, c in candidates] for s in bounds])
+    starts = [n.start for n in melody]
+    longest = max((n.duration for n in melody), default=0)
+    local = np.zeros((n_seg, n_cand))
+    for i, s in enumerate(bounds):
+        # only notes starting in [s - longest, s + steps_per_chord) can overlap this segment
+        near = melody[bisect_left(starts, s - longest): bisect_left(starts, s + steps_per_chord)]
+        local[i] = [_fit(near, c, s, s + steps_per_chord) for _, c in candidates]
     degrees = [d for d, _ in candidates]
     local[0, [i for i, d in enumerate(degrees) if d == 0]] += 1.0
     local[-1, [i for i, d in enumerate(degrees) if d != 0]] -= 10.0

@@ -1,0 +1,101 @@
+"""Absorbing-state (masked) discrete diffusion: training corruption, loss and a confidence sampler.
+
+Pure functions over a denoiser callable ``denoise(tokens: list[Tensor], guided: bool) ->
+list[logits]`` that sees several aligned token streams at once (e.g. melody steps and chord beats).
+The forward process replaces each token by MASK with probability t; the sampler starts from all
+MASK (except tokens the caller keeps) and unmasks the most confident predictions on a cosine
+schedule, MaskGIT-style, with classifier-free guidance.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+
+MASK_ID = 1
+
+Denoiser = Callable[[list[torch.Tensor], bool], list[torch.Tensor]]
+
+
+def corrupt(tokens: torch.Tensor, rate: torch.Tensor, valid: torch.Tensor,
+            generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mask each valid token with probability rate[b]. tokens, valid [B, L]; rate [B].
+
+    Returns (corrupted tokens, mask of the positions that were masked).
+    """
+    u = torch.rand(tokens.shape, generator=generator, device=tokens.device)
+    masked = (u < rate[:, None]) & valid
+    return torch.where(masked, torch.full_like(tokens, MASK_ID), tokens), masked
+
+
+def masked_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, masked: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy over masked positions. logits [B, L, V]; targets, masked [B, L]."""
+    if not masked.any():
+        return logits.sum() * 0.0
+    return F.cross_entropy(logits[masked], targets[masked])
+
+
+def unmask_schedule(step: int, steps: int) -> float:
+    """Fraction of the initially masked tokens still masked after ``step + 1`` of ``steps``."""
+    return math.cos(math.pi / 2 * (step + 1) / steps)
+
+
+def guided_logits(denoise: Denoiser, tokens: list[torch.Tensor], guidance: float) -> list[torch.Tensor]:
+    """Classifier-free guidance: uncond + w * (cond - uncond) in logit space (w = 1: plain cond)."""
+    cond = denoise(tokens, True)
+    if guidance == 1.0:
+        return cond
+    uncond = denoise(tokens, False)
+    return [u + guidance * (c - u) for c, u in zip(cond, uncond)]
+
+
+@torch.no_grad()
+def sample(denoise: Denoiser, tokens: Sequence[torch.Tensor], keep: Sequence[torch.Tensor], *,
+           steps: int, guidance: float, temperature: float, generators: Sequence[torch.Generator],
+           forbid: Sequence[Sequence[int]] = ()) -> list[torch.Tensor]:
+    """Fill every position that ``keep`` [B, L_i] marks False, over ``steps`` denoiser calls.
+
+    ``tokens`` hold the kept values (others are ignored); ``generators`` has one generator per
+    batch item so an item's result does not depend on its batch. ``forbid[i]`` lists token ids
+    stream i may never produce (PAD, MASK). Returns the completed streams.
+    """
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    x = [torch.where(k, t, torch.full_like(t, MASK_ID)) for t, k in zip(tokens, keep)]
+    todo = [~k for k in keep]
+    batch = x[0].shape[0]
+    total = torch.stack([t.sum(dim=1) for t in todo]).sum(dim=0)  # [B] tokens to generate
+    for step in range(steps):
+        logits = guided_logits(denoise, x, guidance)
+        proposals, confidences = [], []
+        for i, lg in enumerate(logits):
+            lg = lg.float() / max(temperature, 1e-6)
+            for banned in (forbid[i] if i < len(forbid) else ()):
+                lg[..., banned] = -float("inf")
+            probs = lg.softmax(dim=-1)
+            picked = torch.stack([torch.multinomial(probs[b], 1, generator=generators[b]).squeeze(-1)
+                                  for b in range(batch)])
+            conf = torch.gather(probs, -1, picked[..., None]).squeeze(-1)
+            still = x[i] == MASK_ID
+            proposals.append(picked)
+            confidences.append(torch.where(still, conf, torch.full_like(conf, -1.0)))
+        remaining = (total.float() * unmask_schedule(step, steps)).floor().long()
+        if step == steps - 1:
+            remaining.zero_()
+        conf_all = torch.cat(confidences, dim=1)
+        masked_now = (conf_all >= 0).sum(dim=1)
+        n_reveal = (masked_now - remaining).clamp(min=0)
+        order = conf_all.argsort(dim=1, descending=True)
+        reveal = torch.zeros_like(conf_all, dtype=torch.bool)
+        for b in range(batch):
+            reveal[b, order[b, : int(n_reveal[b])]] = True
+        reveal &= conf_all >= 0
+        offset = 0
+        for i in range(len(x)):
+            length = x[i].shape[1]
+            r = reveal[:, offset: offset + length]
+            x[i] = torch.where(r, proposals[i], x[i])
+            offset += length
+    return x

@@ -1,0 +1,80 @@
+"""What every training recipe shares: its command line, config resolution, and the run itself.
+
+A recipe names its config folder and a function building (config, task) from the resolved JSON;
+:func:`run_recipe` parses the arguments, prints and saves the resolved config, and trains.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+
+def _parser(description: str, config_dir: Path, export_name: str) -> argparse.ArgumentParser:
+    names = ", ".join(sorted(p.stem for p in config_dir.glob("*.json")))
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", required=True, help=f"one of {names}, or a JSON file")
+    parser.add_argument("--data", required=True, help="corpus folder made by recipes/prepare_data.py")
+    parser.add_argument("--out", required=True, help=f"run folder: state, log.jsonl, config.json, {export_name}")
+    parser.add_argument("--max-steps", type=int, help="override train.max_steps")
+    parser.add_argument("--max-minutes", type=float, help="stop (and save) after this many minutes")
+    parser.add_argument("--batch-size", type=int, help="override train.batch_size (per process)")
+    parser.add_argument("--num-workers", type=int, help="override train.num_workers")
+    parser.add_argument("--init-from", help=f"exported {export_name} to fine-tune from")
+    parser.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
+                        help="continue from <out>/train_state.pt when present (default: on)")
+    return parser
+
+
+def resolve_config(args: argparse.Namespace, config_dir: Path) -> dict[str, Any]:
+    """The config JSON named by --config with the command-line overrides applied."""
+    path = Path(args.config)
+    if not path.suffix:
+        path = config_dir / f"{args.config}.json"
+    if not path.is_file():
+        names = ", ".join(sorted(p.stem for p in config_dir.glob("*.json")))
+        raise ValueError(f"no config {args.config!r}; choose one of {names} or give a JSON file")
+    data = json.loads(path.read_text())
+    train = data.setdefault("train", {})
+    train["out_dir"] = args.out
+    train["resume"] = args.resume
+    for key in ("max_steps", "max_minutes", "batch_size", "num_workers", "init_from"):
+        value = getattr(args, key)
+        if value is not None:
+            train[key] = value
+    return data
+
+
+def run_recipe(description: str, config_dir: Path, export_name: str,
+               build: Callable[[dict[str, Any], str], tuple[Any, Any]]) -> int:
+    """Parse the command line, build (config, task) with ``build(resolved_json, data_dir)``, train.
+
+    Returns the process exit code; errors in the config or data are one line on stderr.
+    """
+    args = _parser(description, config_dir, export_name).parse_args()
+    # encodec builds its convolutions with the deprecated weight_norm: one warning per layer.
+    warnings.filterwarnings("ignore", message=".*torch.nn.utils.weight_norm. is deprecated", category=FutureWarning)
+    from audiodiff.training import train
+
+    rank0 = os.environ.get("RANK", "0") == "0"
+    try:
+        config, task = build(resolve_config(args, config_dir), args.data)
+        resolved = json.dumps(config.to_dict(), indent=2)
+        if rank0:
+            print(resolved)
+            Path(args.out).mkdir(parents=True, exist_ok=True)
+            (Path(args.out) / "config.json").write_text(resolved + "\n")
+        summary = train(task, config.train)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if rank0:
+        losses = ", ".join(f"{k} {v:.4g}" for k, v in sorted(summary.losses.items()))
+        print(f"stopped at step {summary.step} ({summary.stop_reason}) after {summary.seconds:.1f} s: {losses}")
+        print(f"exported {summary.export_path}")
+    return 0

@@ -1,0 +1,121 @@
+"""StructureModel: writes melody-and-chord plans from key/tempo/meter/length by masked diffusion."""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from audiodiff.checkpoint import load_checkpoint, save_checkpoint
+from audiodiff.diffusion.masked import sample
+from audiodiff.music import Key, Meter
+from audiodiff.nets.structure_net import NUM_KEYS, NUM_METERS, StructureNet, StructureNetConfig
+from audiodiff.plan import Plan
+from audiodiff.structure.data import METER_INDEX, positions
+from audiodiff.structure.tokens import CHORD_VOCAB, MASK, PAD, PlanTokens, plan_to_tokens, tokens_to_plan
+
+KIND = "structure"
+MIN_BARS, MAX_BARS_GENERATED = 1, 128
+DEFAULT_STEPS, DEFAULT_GUIDANCE, DEFAULT_TEMPERATURE = 32, 2.0, 1.0
+
+
+@dataclass(frozen=True)
+class PlanRequest:
+    """One plan to write. ``source`` + ``keep_bars``: inpaint (keep those bars of the source, which
+    may be shorter than ``num_bars``: the rest is new, i.e. a continuation)."""
+
+    key: Key
+    meter: Meter
+    bpm: float
+    num_bars: int
+    seed: int
+    source: Plan | None = None
+    keep_bars: frozenset[int] = frozenset()
+
+    def __post_init__(self) -> None:
+        if not MIN_BARS <= self.num_bars <= MAX_BARS_GENERATED:
+            raise ValueError(f"bars must be in {MIN_BARS}..{MAX_BARS_GENERATED}, got {self.num_bars}")
+        if self.source is not None and self.source.meter != self.meter:
+            raise ValueError(f"the source plan is in {self.source.meter}, the request in {self.meter}")
+
+
+class StructureModel:
+    """A trained StructureNet plus the sampler settings; ``generate`` returns melody+chord plans."""
+
+    def __init__(self, net: StructureNet, metadata: dict | None = None):
+        self.net = net.eval()
+        self.metadata = metadata or {}
+
+    @classmethod
+    def load(cls, path: str | Path) -> "StructureModel":
+        """Load an exported structure checkpoint (CheckpointError on any problem)."""
+        state, config, metadata = load_checkpoint(path, kind=KIND)
+        net = StructureNet(StructureNetConfig(**config["net"]))
+        net.load_state_dict({k: v.float() for k, v in state.items()})
+        return cls(net, metadata)
+
+    def save(self, path: str | Path, metadata: dict | None = None) -> Path:
+        state = {k: v.detach().to(torch.float16) for k, v in self.net.state_dict().items()}
+        return save_checkpoint(path, state, kind=KIND, config={"net": self.net.config.to_dict()},
+                               metadata=metadata or self.metadata)
+
+    def denoiser(self, cond: dict[str, torch.Tensor]):
+        """The callable the sampler wants: (melody, chords), guided -> (melody, chord) logits."""
+        dropped = {"key": torch.full_like(cond["key"], NUM_KEYS),
+                   "meter": torch.full_like(cond["meter"], NUM_METERS),
+                   "bpm": torch.zeros_like(cond["bpm"])}
+
+        def denoise(tokens: list[torch.Tensor], guided: bool) -> list[torch.Tensor]:
+            c = cond if guided else {**cond, **dropped}
+            melody, chords = tokens
+            return list(self.net(melody, chords, c["step_beat"], c["step_in_bar"], c["bar"],
+                                 c["bars_to_end"], c["key"], c["meter"], c["bpm"]))
+        return denoise
+
+    @torch.no_grad()
+    def generate(self, requests: list[PlanRequest], *, steps: int = DEFAULT_STEPS,
+                 guidance: float = DEFAULT_GUIDANCE, temperature: float = DEFAULT_TEMPERATURE) -> list[Plan]:
+        """Melody-and-chord plans, one per request, in order. Requests of the same meter and length
+        share a forward pass; each keeps its own random generator."""
+        out: list[Plan | None] = [None] * len(requests)
+        groups: dict[tuple[Meter, int], list[int]] = defaultdict(list)
+        for i, r in enumerate(requests):
+            groups[(r.meter, r.num_bars)].append(i)
+        for (meter, bars), indices in groups.items():
+            batch = [requests[i] for i in indices]
+            for i, plan in zip(indices, self._generate_group(batch, meter, bars, steps, guidance, temperature)):
+                out[i] = plan
+        return out  # type: ignore[return-value]
+
+    def _generate_group(self, batch: list[PlanRequest], meter: Meter, bars: int, steps: int,
+                        guidance: float, temperature: float) -> list[Plan]:
+        pos = {k: torch.from_numpy(v)[None].expand(len(batch), -1) for k, v in positions(meter, bars).items()}
+        n_steps, n_beats = bars * meter.steps_per_bar, bars * meter.beats_per_bar
+        melody = torch.full((len(batch), n_steps), MASK)
+        chords = torch.full((len(batch), n_beats), MASK)
+        keep_m = torch.zeros_like(melody, dtype=torch.bool)
+        keep_c = torch.zeros_like(chords, dtype=torch.bool)
+        for b, r in enumerate(batch):
+            if r.source is not None and r.keep_bars:
+                src = plan_to_tokens(r.source.transpose((r.key.tonic - r.source.key.tonic) % 12))
+                for bar in sorted(r.keep_bars):
+                    if bar >= bars or (bar + 1) * meter.steps_per_bar > len(src.melody):
+                        raise ValueError(f"cannot keep bar {bar}: the source has {r.source.num_bars} bars")
+                    s = slice(bar * meter.steps_per_bar, (bar + 1) * meter.steps_per_bar)
+                    c = slice(bar * meter.beats_per_bar, (bar + 1) * meter.beats_per_bar)
+                    melody[b, s] = torch.from_numpy(src.melody[s])
+                    chords[b, c] = torch.from_numpy(src.chords[c])
+                    keep_m[b, s] = True
+                    keep_c[b, c] = True
+        cond = {**pos,
+                "key": torch.tensor([r.key.index for r in batch]),
+                "meter": torch.tensor([METER_INDEX[meter]] * len(batch)),
+                "bpm": torch.tensor([float(r.bpm) for r in batch])}
+        generators = [torch.Generator().manual_seed(int(r.seed)) for r in batch]
+        mel, ch = sample(self.denoiser(cond), [melody, chords], [keep_m, keep_c], steps=steps,
+                         guidance=guidance, temperature=temperature, generators=generators,
+                         forbid=[(PAD, MASK), (PAD, MASK)])
+        return [tokens_to_plan(PlanTokens(mel[b].numpy(), ch[b].numpy(), r.key, meter), r.bpm)
+                for b, r in enumerate(batch)]

@@ -1,0 +1,78 @@
+"""Structure-model training task for :func:`audiodiff.training.train`."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from audiodiff.diffusion.masked import corrupt, masked_cross_entropy
+from audiodiff.nets.structure_net import NUM_KEYS, NUM_METERS, StructureNet, StructureNetConfig
+from audiodiff.structure.data import TuneTokens, trim_batch
+from audiodiff.structure.model import StructureModel
+from audiodiff.training import TrainConfig
+
+EXPORT_NAME = "structure.safetensors"
+
+
+@dataclass
+class StructureTrainingConfig:
+    """What ``recipes/train_structure.py`` resolves: network, data crops, condition dropout, optimisation."""
+
+    net: StructureNetConfig = field(default_factory=StructureNetConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    max_bars: int = 32  # longest training crop
+    cond_dropout: float = 0.1  # share of examples trained without key/meter/tempo (for CFG)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "StructureTrainingConfig":
+        allowed = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - allowed)
+        if unknown:
+            raise ValueError(f"unknown config keys {unknown}; allowed: {', '.join(sorted(allowed))}")
+        net = data.get("net", {})
+        net = StructureNetConfig.preset(net["preset"]) if "preset" in net else StructureNetConfig(**net)
+        rest = {k: v for k, v in data.items() if k not in ("net", "train")}
+        return cls(net=net, train=TrainConfig.from_dict(data.get("train", {})), **rest)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"net": asdict(self.net), "train": self.train.to_dict(), "max_bars": self.max_bars,
+                "cond_dropout": self.cond_dropout}
+
+
+class StructureTask:
+    """Masked-diffusion training of the StructureNet on corpus tunes."""
+
+    def __init__(self, config: StructureTrainingConfig, data_root: str | Path):
+        root = Path(data_root)
+        self.config = config
+        self.dataset = TuneTokens([root / "tunes_train.jsonl"], max_bars=config.max_bars, seed=config.train.seed)
+
+    def build_model(self) -> nn.Module:
+        return StructureNet(self.config.net)
+
+    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor], step: int) -> tuple[torch.Tensor, dict[str, float]]:
+        b = trim_batch(batch)
+        n = b["melody"].shape[0]
+        rate = torch.rand(n, device=b["melody"].device)
+        melody, m_masked = corrupt(b["melody"], rate, b["valid_steps"])
+        chords, c_masked = corrupt(b["chords"], rate, b["valid_beats"])
+        drop = torch.rand(n, device=melody.device) < self.config.cond_dropout
+        key = torch.where(drop, torch.full_like(b["key"], NUM_KEYS), b["key"])
+        meter = torch.where(drop, torch.full_like(b["meter"], NUM_METERS), b["meter"])
+        bpm = torch.where(drop, torch.zeros_like(b["bpm"]), b["bpm"])
+        mel_logits, chord_logits = model(melody, chords, b["step_beat"], b["step_in_bar"], b["bar"],
+                                         b["bars_to_end"], key, meter, bpm, padding=~b["valid_steps"])
+        mel_loss = masked_cross_entropy(mel_logits, b["melody"], m_masked)
+        chord_loss = masked_cross_entropy(chord_logits, b["chords"], c_masked)
+        loss = mel_loss + chord_loss
+        return loss, {"loss": loss.item(), "melody": mel_loss.item(), "chords": chord_loss.item()}
+
+    def export(self, ema_model: nn.Module, out_dir: Path, metadata: dict[str, Any]) -> Path:
+        model = StructureModel(ema_model)
+        return model.save(Path(out_dir) / EXPORT_NAME, {**metadata, "recipe": self.config.to_dict()})
+
+    def load_weights(self, model: nn.Module, path: Path) -> None:
+        model.load_state_dict(StructureModel.load(path).net.state_dict())
