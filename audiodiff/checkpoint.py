@@ -18,9 +18,10 @@ import os
 import struct
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:  # torch is not needed to read headers or hash files: keep this import cheap
+    import torch
 
 FORMAT_NAME = "audiodiff"
 FORMAT_VERSION = 1

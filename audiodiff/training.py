@@ -49,7 +49,7 @@ class TrainConfig:
     ckpt_every: int = 500  # steps between training-state checkpoints
     log_every: int = 25  # steps averaged per log line
     seed: int = 0
-    init_from: str | None = None  # exported inference checkpoint to fine-tune from
+    init_from: str | None = None  # exported inference checkpoint to fine-tune from (ignored on resume)
     resume: bool = True  # continue from <out_dir>/train_state.pt when present
     num_workers: int = 0  # DataLoader worker processes
     device: str = "auto"  # "auto" (CUDA when available), "cpu" or "cuda"

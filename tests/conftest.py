@@ -4,8 +4,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 from audiodiff.data.config import DataConfig
+
+# Tests use tiny models: one thread is faster than two fighting over a busy 2-core machine.
+torch.set_num_threads(1)
 
 
 def tiny_data_config(**changes) -> DataConfig:

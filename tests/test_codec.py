@@ -257,3 +257,11 @@ def test_codec_task_trains_exports_and_fine_tunes(tmp_path):
     wrong.codec = replace(wrong.codec, dimension=8)
     with pytest.raises(ValueError, match="codec architecture differs.*dimension=16 \\(recipe: 8\\)"):
         train(CodecTask(wrong, root), wrong.train)
+
+
+def test_crops_from_the_prepared_corpus(tiny_corpus):
+    """The manifest written by audiodiff.data.prepare is what the codec trains on."""
+    data = AudioWindowDataset(tiny_corpus, "train", seconds=1.0)
+    crops = torch.stack([data[i] for i in range(min(4, len(data)))])
+    assert crops.shape[1:] == (1, SR)
+    assert crops.abs().max() > 0  # rendered music, not silence

@@ -19,6 +19,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import signal
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -32,6 +33,7 @@ from audiodiff.data.items import ItemSpec, build_item_specs, render_item, split_
 from audiodiff.plan import Plan
 
 SPLITS = ("train", "val", "test")
+PARSE_SECONDS_LIMIT = 20.0
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -79,14 +81,36 @@ def _tune_sources(config: DataConfig, midi_dir: str | None) -> list[TuneSource]:
     return tunes
 
 
-def _parse_chunk(job: tuple[int, list[TuneSource]]) -> tuple[int, list[dict]]:
+class _Timeout(Exception):
+    pass
+
+
+def _raise_timeout(signum, frame) -> None:
+    raise _Timeout
+
+
+def _parse_with_limit(tune: TuneSource, seconds: float) -> Plan:
+    """Parse and harmonize one tune; SkipTune('parse timeout') after ``seconds`` (music21 can take
+    minutes expanding the repeats of a few very long tunes)."""
     from audiodiff.data.items import add_chords
 
+    previous = signal.signal(signal.SIGALRM, _raise_timeout)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        return add_chords(tune_to_plan(tune))
+    except _Timeout:
+        raise SkipTune("parse timeout") from None
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _parse_chunk(job: tuple[int, list[TuneSource]]) -> tuple[int, list[dict]]:
     index, chunk = job
     rows = []
     for tune in chunk:
         try:
-            plan = add_chords(tune_to_plan(tune))
+            plan = _parse_with_limit(tune, PARSE_SECONDS_LIMIT)
             rows.append({"tune_id": tune.tune_id, "source": tune.source, "plan": plan.to_dict()})
         except SkipTune as exc:
             rows.append({"tune_id": tune.tune_id, "source": tune.source, "skip": exc.reason})

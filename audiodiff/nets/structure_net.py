@@ -1,4 +1,9 @@
-"""Transformer denoiser over melody-step and chord-beat tokens (architecture only; never samples)."""
+"""Transformer denoiser over beat tokens (architecture only; never samples).
+
+One sequence position per beat: its embedding sums the beat's melody symbols (one per 16th
+step, up to STEPS_PER_BEAT slots, each slot with its own table), its chord and its position.
+Attention runs over beats, not steps, so 64 bars of 4/4 are 256 positions.
+"""
 from __future__ import annotations
 
 import math
@@ -11,6 +16,8 @@ from audiodiff.structure.tokens import CHORD_VOCAB, MELODY_VOCAB
 
 NUM_KEYS, NUM_METERS, NUM_TEMPO_BINS = 24, 4, 16
 MAX_BARS = 128
+MAX_BEATS_PER_BAR = 4
+STEPS_PER_BEAT = 6  # slots per beat: 4 used in x/4 meters, 6 in 6/8
 TEMPO_RANGE = (40.0, 240.0)
 
 
@@ -18,9 +25,9 @@ TEMPO_RANGE = (40.0, 240.0)
 class StructureNetConfig:
     """Size of the structure transformer."""
 
-    dim: int = 192
+    dim: int = 256
     layers: int = 6
-    heads: int = 6
+    heads: int = 8
     ff_mult: int = 4
     dropout: float = 0.1
 
@@ -31,7 +38,7 @@ class StructureNetConfig:
         if name == "cpu":
             return cls()
         if name == "gpu":
-            return cls(dim=384, layers=10, heads=8)
+            return cls(dim=512, layers=12, heads=8)
         raise ValueError(f"unknown structure preset {name!r}; allowed: tiny, cpu, gpu")
 
     def to_dict(self) -> dict:
@@ -46,21 +53,22 @@ def tempo_bin(bpm: torch.Tensor) -> torch.Tensor:
 
 
 class StructureNet(nn.Module):
-    """Predicts the clean melody and chord tokens from partly masked ones.
+    """Predicts clean melody and chord tokens from partly masked ones.
 
-    Inputs (B batch, S steps, N beats): melody [B, S] and chords [B, N] token ids; step_beat [B, S]
-    (beat index of each step), step_in_bar, bar, bars_to_end [B, S] (MAX_BARS = unknown end);
-    key [B] (NUM_KEYS = dropped), meter [B] (NUM_METERS = dropped), bpm [B] float (<= 0 = dropped).
-    Returns melody logits [B, S, MELODY_VOCAB] and chord logits [B, N, CHORD_VOCAB].
+    Inputs (B batch, N beats): melody [B, N, STEPS_PER_BEAT] and chords [B, N] token ids;
+    beat_in_bar, bar, bars_to_end [B, N] (bars_to_end = MAX_BARS: end unknown); key [B]
+    (NUM_KEYS = dropped), meter [B] (NUM_METERS = dropped), bpm [B] float (<= 0 = dropped);
+    padding [B, N] True at padded beats. Returns melody logits [B, N, STEPS_PER_BEAT, MELODY_VOCAB]
+    and chord logits [B, N, CHORD_VOCAB].
     """
 
     def __init__(self, config: StructureNetConfig):
         super().__init__()
         self.config = config
         d = config.dim
-        self.melody_emb = nn.Embedding(MELODY_VOCAB, d)
+        self.melody_emb = nn.Embedding(STEPS_PER_BEAT * MELODY_VOCAB, d)
         self.chord_emb = nn.Embedding(CHORD_VOCAB, d)
-        self.step_in_bar_emb = nn.Embedding(16, d)
+        self.beat_emb = nn.Embedding(MAX_BEATS_PER_BAR, d)
         self.bar_emb = nn.Embedding(MAX_BARS, d)
         self.bars_to_end_emb = nn.Embedding(MAX_BARS + 1, d)
         self.key_emb = nn.Embedding(NUM_KEYS + 1, d)
@@ -70,22 +78,17 @@ class StructureNet(nn.Module):
                                            activation="gelu", batch_first=True, norm_first=True)
         self.encoder = nn.TransformerEncoder(layer, config.layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(d)
-        self.melody_head = nn.Linear(d, MELODY_VOCAB)
+        self.melody_head = nn.Linear(d, STEPS_PER_BEAT * MELODY_VOCAB)
         self.chord_head = nn.Linear(d, CHORD_VOCAB)
+        self.register_buffer("slot_offset", torch.arange(STEPS_PER_BEAT) * MELODY_VOCAB, persistent=False)
 
-    def forward(self, melody, chords, step_beat, step_in_bar, bar, bars_to_end, key, meter, bpm,
+    def forward(self, melody, chords, beat_in_bar, bar, bars_to_end, key, meter, bpm,
                 padding: torch.Tensor | None = None):
         tempo = torch.where(bpm > 0, tempo_bin(bpm.clamp(min=1.0)), torch.full_like(key, NUM_TEMPO_BINS))
         cond = self.key_emb(key) + self.meter_emb(meter) + self.tempo_emb(tempo)
-        chord_per_step = torch.gather(chords, 1, step_beat)
-        x = (self.melody_emb(melody) + self.chord_emb(chord_per_step) + self.step_in_bar_emb(step_in_bar)
-             + self.bar_emb(bar.clamp(max=MAX_BARS - 1)) + self.bars_to_end_emb(bars_to_end.clamp(max=MAX_BARS))
-             + cond[:, None, :])
+        x = (self.melody_emb(melody + self.slot_offset).sum(dim=2) + self.chord_emb(chords)
+             + self.beat_emb(beat_in_bar) + self.bar_emb(bar.clamp(max=MAX_BARS - 1))
+             + self.bars_to_end_emb(bars_to_end.clamp(max=MAX_BARS)) + cond[:, None, :])
         h = self.norm(self.encoder(x, src_key_padding_mask=padding))
-        # chord logits: mean of the hidden states of each beat's steps
-        n_beats = chords.shape[1]
-        sums = torch.zeros(h.shape[0], n_beats, h.shape[2], dtype=h.dtype, device=h.device)
-        sums.scatter_add_(1, step_beat[..., None].expand_as(h), h)
-        counts = torch.zeros(h.shape[0], n_beats, 1, dtype=h.dtype, device=h.device)
-        counts.scatter_add_(1, step_beat[..., None], torch.ones_like(h[..., :1]))
-        return self.melody_head(h), self.chord_head(sums / counts.clamp(min=1))
+        b, n, _ = h.shape
+        return self.melody_head(h).view(b, n, STEPS_PER_BEAT, -1), self.chord_head(h)

@@ -1,4 +1,4 @@
-"""Training examples for the structure model: corpus tune plans as padded token tensors."""
+"""Training examples for the structure model: corpus tune plans as padded beat-token tensors."""
 from __future__ import annotations
 
 import json
@@ -9,45 +9,54 @@ import torch
 from torch.utils.data import Dataset
 
 from audiodiff.music import SUPPORTED_METERS, Key, Meter
-from audiodiff.nets.structure_net import MAX_BARS
+from audiodiff.nets.structure_net import MAX_BARS, STEPS_PER_BEAT
 from audiodiff.plan import Plan
 from audiodiff.structure.tokens import PAD, PlanTokens, plan_to_tokens
 
 METER_INDEX = {Meter(*m): i for i, m in enumerate(SUPPORTED_METERS)}
-MAX_STEPS_PER_BAR = 16
+MAX_BEATS_PER_BAR = 4
 
 
-def positions(meter: Meter, num_bars: int, end_known: bool = True) -> dict[str, np.ndarray]:
-    """Per-step position features of a piece of ``num_bars`` bars: [S] int64 arrays."""
-    steps = np.arange(num_bars * meter.steps_per_bar)
-    bar = steps // meter.steps_per_bar
+def beat_positions(meter: Meter, num_bars: int, end_known: bool = True) -> dict[str, np.ndarray]:
+    """Per-beat position features of a piece of ``num_bars`` bars: [N] int64 arrays."""
+    beats = np.arange(num_bars * meter.beats_per_bar)
+    bar = beats // meter.beats_per_bar
     return {
-        "step_beat": steps // meter.steps_per_beat,
-        "step_in_bar": steps % meter.steps_per_bar,
+        "beat_in_bar": beats % meter.beats_per_bar,
         "bar": bar,
         "bars_to_end": (num_bars - 1 - bar) if end_known else np.full_like(bar, MAX_BARS),
     }
+
+
+def melody_by_beat(melody: np.ndarray, meter: Meter) -> np.ndarray:
+    """[S] step tokens -> [N, STEPS_PER_BEAT] with PAD in the slots a beat does not have."""
+    spb = meter.steps_per_beat
+    out = np.full((len(melody) // spb, STEPS_PER_BEAT), PAD, dtype=np.int64)
+    out[:, :spb] = melody.reshape(-1, spb)
+    return out
+
+
+def melody_by_step(slots: np.ndarray, meter: Meter) -> np.ndarray:
+    """Inverse of :func:`melody_by_beat`: [N, STEPS_PER_BEAT] -> [S]."""
+    return slots[:, : meter.steps_per_beat].reshape(-1)
 
 
 def example(tokens: PlanTokens, first_bar: int, num_bars: int, end_known: bool, key_index: int,
             bpm: float, max_bars: int) -> dict[str, torch.Tensor]:
     """One padded training example: bars [first_bar, first_bar + num_bars) of the token streams."""
     meter = tokens.meter
-    spb, bpb = meter.steps_per_bar, meter.beats_per_bar
-    melody = tokens.melody[first_bar * spb:(first_bar + num_bars) * spb]
+    bpb = meter.beats_per_bar
+    slots = melody_by_beat(tokens.melody, meter)[first_bar * bpb:(first_bar + num_bars) * bpb]
     chords = tokens.chords[first_bar * bpb:(first_bar + num_bars) * bpb]
-    pos = positions(meter, num_bars, end_known)
-    max_steps, max_beats = max_bars * MAX_STEPS_PER_BAR, max_bars * 4
-    out = {"melody": np.full(max_steps, PAD), "chords": np.full(max_beats + 1, PAD),
-           "valid_steps": np.zeros(max_steps, bool), "valid_beats": np.zeros(max_beats + 1, bool)}
-    out["melody"][: len(melody)] = melody
-    out["chords"][: len(chords)] = chords
-    out["valid_steps"][: len(melody)] = True
-    out["valid_beats"][: len(chords)] = True
-    for name, values in pos.items():
-        padded = np.full(max_steps, max_beats if name == "step_beat" else 0)
-        padded[: len(values)] = values
-        out[name] = padded
+    n, max_beats = len(chords), max_bars * MAX_BEATS_PER_BAR
+    out = {"melody": np.full((max_beats, STEPS_PER_BEAT), PAD), "chords": np.full(max_beats, PAD),
+           "valid": np.zeros(max_beats, bool)}
+    out["melody"][:n] = slots
+    out["chords"][:n] = chords
+    out["valid"][:n] = True
+    for name, values in beat_positions(meter, num_bars, end_known).items():
+        out[name] = np.zeros(max_beats, dtype=np.int64)
+        out[name][:n] = values
     result = {k: torch.from_numpy(np.asarray(v)) for k, v in out.items()}
     result["key"] = torch.tensor(key_index)
     result["meter"] = torch.tensor(METER_INDEX[meter])
@@ -56,16 +65,9 @@ def example(tokens: PlanTokens, first_bar: int, num_bars: int, end_known: bool, 
 
 
 def trim_batch(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Cut a collated batch to its longest real sequence; padded steps point at one pad beat."""
-    steps = int(batch["valid_steps"].sum(dim=1).max())
-    beats = int(batch["valid_beats"].sum(dim=1).max())
-    out = dict(batch)
-    for name in ("melody", "valid_steps", "step_in_bar", "bar", "bars_to_end", "step_beat"):
-        out[name] = batch[name][:, :steps]
-    out["step_beat"] = torch.where(out["valid_steps"], out["step_beat"], torch.full_like(out["step_beat"], beats))
-    out["chords"] = batch["chords"][:, : beats + 1]
-    out["valid_beats"] = batch["valid_beats"][:, : beats + 1]
-    return out
+    """Cut a collated batch to its longest real sequence."""
+    beats = int(batch["valid"].sum(dim=1).max())
+    return {k: (v[:, :beats] if v.dim() >= 2 else v) for k, v in batch.items()}
 
 
 class TuneTokens(Dataset):

@@ -5,7 +5,6 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from audiodiff.checkpoint import load_checkpoint, save_checkpoint
@@ -13,8 +12,9 @@ from audiodiff.diffusion.masked import sample
 from audiodiff.music import Key, Meter
 from audiodiff.nets.structure_net import NUM_KEYS, NUM_METERS, StructureNet, StructureNetConfig
 from audiodiff.plan import Plan
-from audiodiff.structure.data import METER_INDEX, positions
-from audiodiff.structure.tokens import CHORD_VOCAB, MASK, PAD, PlanTokens, plan_to_tokens, tokens_to_plan
+from audiodiff.nets.structure_net import STEPS_PER_BEAT
+from audiodiff.structure.data import METER_INDEX, beat_positions, melody_by_beat, melody_by_step
+from audiodiff.structure.tokens import MASK, PAD, PlanTokens, plan_to_tokens, tokens_to_plan
 
 KIND = "structure"
 MIN_BARS, MAX_BARS_GENERATED = 1, 128
@@ -62,7 +62,7 @@ class StructureModel:
                                metadata=metadata or self.metadata)
 
     def denoiser(self, cond: dict[str, torch.Tensor]):
-        """The callable the sampler wants: (melody, chords), guided -> (melody, chord) logits."""
+        """The callable the sampler wants: [flat melody slots, chords], guided -> their logits."""
         dropped = {"key": torch.full_like(cond["key"], NUM_KEYS),
                    "meter": torch.full_like(cond["meter"], NUM_METERS),
                    "bpm": torch.zeros_like(cond["bpm"])}
@@ -70,8 +70,9 @@ class StructureModel:
         def denoise(tokens: list[torch.Tensor], guided: bool) -> list[torch.Tensor]:
             c = cond if guided else {**cond, **dropped}
             melody, chords = tokens
-            return list(self.net(melody, chords, c["step_beat"], c["step_in_bar"], c["bar"],
-                                 c["bars_to_end"], c["key"], c["meter"], c["bpm"]))
+            mel, ch = self.net(melody.view(melody.shape[0], -1, STEPS_PER_BEAT), chords, c["beat_in_bar"],
+                               c["bar"], c["bars_to_end"], c["key"], c["meter"], c["bpm"])
+            return [mel.flatten(1, 2), ch]
         return denoise
 
     @torch.no_grad()
@@ -91,31 +92,35 @@ class StructureModel:
 
     def _generate_group(self, batch: list[PlanRequest], meter: Meter, bars: int, steps: int,
                         guidance: float, temperature: float) -> list[Plan]:
-        pos = {k: torch.from_numpy(v)[None].expand(len(batch), -1) for k, v in positions(meter, bars).items()}
-        n_steps, n_beats = bars * meter.steps_per_bar, bars * meter.beats_per_bar
-        melody = torch.full((len(batch), n_steps), MASK)
-        chords = torch.full((len(batch), n_beats), MASK)
-        keep_m = torch.zeros_like(melody, dtype=torch.bool)
+        n = len(batch)
+        pos = {k: torch.from_numpy(v)[None].expand(n, -1) for k, v in beat_positions(meter, bars).items()}
+        n_beats, spb = bars * meter.beats_per_bar, meter.steps_per_beat
+        unused_slot = torch.arange(STEPS_PER_BEAT) >= spb
+        melody = torch.where(unused_slot, PAD, MASK).expand(n, n_beats, -1).clone()
+        keep_m = unused_slot.expand(n, n_beats, -1).clone()
+        chords = torch.full((n, n_beats), MASK)
         keep_c = torch.zeros_like(chords, dtype=torch.bool)
         for b, r in enumerate(batch):
-            if r.source is not None and r.keep_bars:
-                src = plan_to_tokens(r.source.transpose((r.key.tonic - r.source.key.tonic) % 12))
-                for bar in sorted(r.keep_bars):
-                    if bar >= bars or (bar + 1) * meter.steps_per_bar > len(src.melody):
-                        raise ValueError(f"cannot keep bar {bar}: the source has {r.source.num_bars} bars")
-                    s = slice(bar * meter.steps_per_bar, (bar + 1) * meter.steps_per_bar)
-                    c = slice(bar * meter.beats_per_bar, (bar + 1) * meter.beats_per_bar)
-                    melody[b, s] = torch.from_numpy(src.melody[s])
-                    chords[b, c] = torch.from_numpy(src.chords[c])
-                    keep_m[b, s] = True
-                    keep_c[b, c] = True
+            if r.source is None or not r.keep_bars:
+                continue
+            src = plan_to_tokens(r.source.transpose((r.key.tonic - r.source.key.tonic) % 12))
+            slots = torch.from_numpy(melody_by_beat(src.melody, meter))
+            for bar in sorted(r.keep_bars):
+                if bar >= bars or bar >= r.source.num_bars:
+                    raise ValueError(f"cannot keep bar {bar + 1}: the source has {r.source.num_bars} bars")
+                beats = slice(bar * meter.beats_per_bar, (bar + 1) * meter.beats_per_bar)
+                melody[b, beats] = slots[beats]
+                chords[b, beats] = torch.from_numpy(src.chords[beats])
+                keep_m[b, beats] = True
+                keep_c[b, beats] = True
         cond = {**pos,
                 "key": torch.tensor([r.key.index for r in batch]),
-                "meter": torch.tensor([METER_INDEX[meter]] * len(batch)),
+                "meter": torch.tensor([METER_INDEX[meter]] * n),
                 "bpm": torch.tensor([float(r.bpm) for r in batch])}
         generators = [torch.Generator().manual_seed(int(r.seed)) for r in batch]
-        mel, ch = sample(self.denoiser(cond), [melody, chords], [keep_m, keep_c], steps=steps,
-                         guidance=guidance, temperature=temperature, generators=generators,
+        mel, ch = sample(self.denoiser(cond), [melody.flatten(1), chords], [keep_m.flatten(1), keep_c],
+                         steps=steps, guidance=guidance, temperature=temperature, generators=generators,
                          forbid=[(PAD, MASK), (PAD, MASK)])
-        return [tokens_to_plan(PlanTokens(mel[b].numpy(), ch[b].numpy(), r.key, meter), r.bpm)
+        mel = mel.view(n, n_beats, STEPS_PER_BEAT).numpy()
+        return [tokens_to_plan(PlanTokens(melody_by_step(mel[b], meter), ch[b].numpy(), r.key, meter), r.bpm)
                 for b, r in enumerate(batch)]

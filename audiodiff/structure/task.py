@@ -12,6 +12,7 @@ from audiodiff.diffusion.masked import corrupt, masked_cross_entropy
 from audiodiff.nets.structure_net import NUM_KEYS, NUM_METERS, StructureNet, StructureNetConfig
 from audiodiff.structure.data import TuneTokens, trim_batch
 from audiodiff.structure.model import StructureModel
+from audiodiff.structure.tokens import PAD
 from audiodiff.training import TrainConfig
 
 EXPORT_NAME = "structure.safetensors"
@@ -56,16 +57,18 @@ class StructureTask:
     def loss(self, model: nn.Module, batch: dict[str, torch.Tensor], step: int) -> tuple[torch.Tensor, dict[str, float]]:
         b = trim_batch(batch)
         n = b["melody"].shape[0]
-        rate = torch.rand(n, device=b["melody"].device)
-        melody, m_masked = corrupt(b["melody"], rate, b["valid_steps"])
-        chords, c_masked = corrupt(b["chords"], rate, b["valid_beats"])
+        target_melody = b["melody"].flatten(1)  # [B, N * STEPS_PER_BEAT]
+        real_slots = ((b["melody"] != PAD) & b["valid"][..., None]).flatten(1)
+        rate = torch.rand(n, device=target_melody.device)
+        melody, m_masked = corrupt(target_melody, rate, real_slots)
+        chords, c_masked = corrupt(b["chords"], rate, b["valid"])
         drop = torch.rand(n, device=melody.device) < self.config.cond_dropout
         key = torch.where(drop, torch.full_like(b["key"], NUM_KEYS), b["key"])
         meter = torch.where(drop, torch.full_like(b["meter"], NUM_METERS), b["meter"])
         bpm = torch.where(drop, torch.zeros_like(b["bpm"]), b["bpm"])
-        mel_logits, chord_logits = model(melody, chords, b["step_beat"], b["step_in_bar"], b["bar"],
-                                         b["bars_to_end"], key, meter, bpm, padding=~b["valid_steps"])
-        mel_loss = masked_cross_entropy(mel_logits, b["melody"], m_masked)
+        mel_logits, chord_logits = model(melody.view_as(b["melody"]), chords, b["beat_in_bar"], b["bar"],
+                                         b["bars_to_end"], key, meter, bpm, padding=~b["valid"])
+        mel_loss = masked_cross_entropy(mel_logits.flatten(1, 2), target_melody, m_masked)
         chord_loss = masked_cross_entropy(chord_logits, b["chords"], c_masked)
         loss = mel_loss + chord_loss
         return loss, {"loss": loss.item(), "melody": mel_loss.item(), "chords": chord_loss.item()}
