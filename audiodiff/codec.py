@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from audiodiff.checkpoint import CheckpointError, checkpoint_sha256, load_checkpoint, save_checkpoint
+from audiodiff.configs import from_preset_dict, to_json_dict
 
 CODEC_KIND = "codec"
 PRESETS = ("tiny", "cpu", "gpu", "encodec_24khz")
@@ -94,17 +95,11 @@ class CodecConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CodecConfig:
         """Build from a dict, optionally ``{"preset": name, **overrides}``; unknown keys are errors."""
-        data = dict(data)
-        base = asdict(cls.preset(data.pop("preset"))) if "preset" in data else {}
-        allowed = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - allowed)
-        if unknown:
-            raise ValueError(f"unknown codec config keys {unknown}; allowed: preset, {', '.join(sorted(allowed))}")
-        return cls(**{**base, **data})
+        return from_preset_dict(cls, data, "codec config")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (tuples become lists)."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        return to_json_dict(self)
 
 
 class Codec(nn.Module):

@@ -9,7 +9,7 @@ at inference the decoder also decodes the continuous latents the diffusion model
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from torch import nn
 from audiodiff.codec import Codec, CodecConfig, load_codec, measure_latent_scale, save_codec
 from audiodiff.data.audio_windows import AudioWindowDataset
 from audiodiff.training import TrainConfig
+from audiodiff.configs import check_keys
 
 EXPORT_NAME = "codec.safetensors"
 _EXPORT_DTYPES = {"float32": torch.float32, "float16": torch.float16}
@@ -64,15 +65,9 @@ class CodecTrainingConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CodecTrainingConfig:
         """Build from the JSON layout of ``recipes/configs/codec/*.json``; unknown keys are errors."""
-        allowed = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - allowed)
-        if unknown:
-            raise ValueError(f"unknown config keys {unknown}; allowed: {', '.join(sorted(allowed))}")
+        check_keys(cls, data, "config")
         loss = dict(data.get("loss", {}))
-        loss_allowed = {f.name for f in fields(CodecLossConfig)}
-        if set(loss) - loss_allowed:
-            raise ValueError(f"unknown loss keys {sorted(set(loss) - loss_allowed)};"
-                             f" allowed: {', '.join(sorted(loss_allowed))}")
+        check_keys(CodecLossConfig, loss, "loss")
         rest = {k: v for k, v in data.items() if k not in ("codec", "loss", "train")}
         return cls(codec=CodecConfig.from_dict(data.get("codec", {"preset": "cpu"})),
                    loss=CodecLossConfig(**loss), train=TrainConfig.from_dict(data.get("train", {})), **rest)

@@ -11,7 +11,7 @@ import numpy as np
 from audiodiff.arrange import NUM_VARIANTS, ArrangementStyle, arrange
 from audiodiff.plan import Plan
 from audiodiff.prompt import Prompt
-from audiodiff.structure.model import MIN_BARS, PlanRequest, StructureModel
+from audiodiff.structure.model import PlanRequest, StructureModel
 
 PACKAGE_CHECKPOINTS = Path(__file__).resolve().parent / "checkpoints"
 BASS_PROGRAM, COMP_PROGRAM = 33, 0  # fingered bass, piano

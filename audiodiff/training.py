@@ -17,7 +17,7 @@ import random
 import signal
 import threading
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Protocol
 
@@ -26,6 +26,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
+from audiodiff.configs import check_keys, to_json_dict
 
 STATE_NAME = "train_state.pt"
 LOG_NAME = "log.jsonl"
@@ -67,15 +68,12 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         """Build from a dict; unknown keys are errors that list the allowed ones."""
-        allowed = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - allowed)
-        if unknown:
-            raise ValueError(f"unknown train config keys {unknown}; allowed: {', '.join(sorted(allowed))}")
+        check_keys(cls, data, "train config")
         return cls(**data)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        return to_json_dict(self)
 
 
 class Task(Protocol):

@@ -277,8 +277,8 @@ def main() -> None:
                 same_as.setdefault(f"{a:g}", f"{b:g}")
 
     stats = {key: summary(rows) for key, rows in results.items()}
-    print(f"| codec | requested kbps | actual kbps (file / payload) | mel distance (lower better) | "
-          f"SI-SDR dB mean / median (higher better) | delay removed (samples) |")
+    print("| codec | requested kbps | actual kbps (file / payload) | mel distance (lower better) | "
+          "SI-SDR dB mean / median (higher better) | delay removed (samples) |")
     print("|---|---|---|---|---|---|")
     order = [("ours", "unquantized"), *[(kind, f"{b:g}") for kind in ("ours", "opus") for b in BANDWIDTHS]]
     for key in order:

@@ -26,15 +26,6 @@ from audiodiff.data.audio_windows import AudioWindowDataset
 SR = 24000
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models gain nothing from threads, and on a busy 2-core machine 2 threads are 10x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def make_corpus(root: Path, seconds: list[float], sample_rate: int = SR) -> Path:
     """A few synthetic FLAC windows and a train.jsonl manifest in the corpus layout."""
     (root / "audio").mkdir(parents=True, exist_ok=True)

@@ -19,15 +19,6 @@ from audiodiff.checkpoint import CheckpointError, load_checkpoint, save_checkpoi
 from audiodiff.training import STATE_NAME, ShardSampler, TrainConfig, train
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models gain nothing from threads, and on a busy 2-core machine 2 threads are 10x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 class ToyData(Dataset):
     """y = sin(x . w): 20 items, shifted a little per epoch so that set_epoch matters."""
 

@@ -26,7 +26,7 @@ from torch.utils.data import Dataset
 
 from audiodiff.acoustic.features import plan_features
 from audiodiff.codec import Codec
-from audiodiff.data.audio_windows import AudioWindow, read_windows
+from audiodiff.data.audio_windows import AudioWindowDataset, read_windows
 from audiodiff.plan import Plan
 
 
@@ -41,22 +41,6 @@ def codec_fingerprint(codec: Codec) -> str:
 
 def _index_path(cache_path: Path) -> Path:
     return cache_path.with_suffix(".json")
-
-
-def _read_audio(window: AudioWindow) -> np.ndarray:
-    """A window's samples, mono float32 ``[num_samples]`` (zero-padded or cut to the manifest's length)."""
-    import soundfile as sf
-
-    try:
-        audio, sr = sf.read(window.audio, dtype="float32", always_2d=True)
-    except (RuntimeError, OSError) as err:  # soundfile errors are RuntimeErrors
-        raise OSError(f"{window.audio}: cannot read audio of window {window.id} ({err})") from None
-    if sr != window.sample_rate:
-        raise ValueError(f"{window.audio}: {sr} Hz, the manifest says {window.sample_rate} Hz")
-    out = np.zeros(window.num_samples, dtype=np.float32)
-    mono = audio.mean(axis=1)[: window.num_samples]
-    out[: len(mono)] = mono
-    return out
 
 
 def _write_json_atomic(path: Path, data: dict) -> None:
@@ -89,10 +73,9 @@ def encode_corpus_latents(codec: Codec, data_root: str | os.PathLike, split: str
     previous = read_latent_index(cache_path)
     if previous is not None and previous["codec"] == fingerprint and previous["ids"] == ids:
         return cache_path
-    wrong = [w for w in windows if w.sample_rate != codec.sample_rate]
-    if wrong:
-        raise ValueError(f"{len(wrong)} windows are not at the codec's {codec.sample_rate} Hz"
-                         f" (e.g. {wrong[0].id} at {wrong[0].sample_rate} Hz)")
+    longest = max(w.num_samples for w in windows)
+    # crops as long as the longest window start at 0: each item is its whole window, zero-padded
+    audio = AudioWindowDataset(data_root, split, seconds=longest / codec.sample_rate, sample_rate=codec.sample_rate)
     frames = [math.ceil(w.num_samples / codec.hop_length) for w in windows]
     offsets = np.concatenate([[0], np.cumsum(frames)])
     cache_path.parent.mkdir(parents=True, exist_ok=True)
@@ -102,17 +85,14 @@ def encode_corpus_latents(codec: Codec, data_root: str | os.PathLike, split: str
                                           shape=(int(offsets[-1]), codec.latent_dim))
         device = codec.latent_scale.device
         for first in range(0, len(windows), batch_size):
-            batch = windows[first: first + batch_size]
-            longest = max(w.num_samples for w in batch)
-            wav = np.zeros((len(batch), 1, longest), dtype=np.float32)
-            for i, window in enumerate(batch):
-                wav[i, 0, : window.num_samples] = _read_audio(window)
-            latents = codec.encode(torch.from_numpy(wav).to(device)).float().cpu().numpy()  # [B, D, T]
-            for i in range(len(batch)):
-                n, at = frames[first + i], offsets[first + i]
-                store[at: at + n] = latents[i, :, :n].T
+            indices = range(first, min(first + batch_size, len(windows)))
+            wav = torch.stack([audio[i] for i in indices]).to(device)  # [B, 1, longest]
+            latents = codec.encode(wav).float().cpu().numpy()  # [B, D, T]
+            for row, i in enumerate(indices):
+                store[offsets[i]: offsets[i] + frames[i]] = latents[row, :, : frames[i]].T
         store.flush()
         del store
+        _index_path(cache_path).unlink(missing_ok=True)  # an old index must not vouch for new latents
         os.replace(tmp, cache_path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -18,6 +18,7 @@ from audiodiff.composer import default_checkpoint
 from audiodiff.diffusion.gaussian import loss_weight, training_sigmas
 from audiodiff.nets.acoustic_net import AcousticNet
 from audiodiff.training import TrainConfig
+from audiodiff.configs import check_keys
 
 EXPORT_NAME = "acoustic.safetensors"
 
@@ -44,10 +45,7 @@ class AcousticTrainingConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AcousticTrainingConfig:
         """Build from the JSON layout of ``recipes/configs/acoustic/*.json``; unknown keys are errors."""
-        allowed = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - allowed)
-        if unknown:
-            raise ValueError(f"unknown config keys {unknown}; allowed: {', '.join(sorted(allowed))}")
+        check_keys(cls, data, "config")
         rest = {k: v for k, v in data.items() if k not in ("model", "train")}
         return cls(model=AcousticConfig.from_dict(data.get("model", {})),
                    train=TrainConfig.from_dict(data.get("train", {})), **rest)
@@ -87,7 +85,7 @@ class AcousticTask:
         known = (torch.arange(w, device=x0.device) < batch["context_frames"][:, None]).to(x0.dtype)[:, None]
         sigma = training_sigmas(n, config.p_mean, config.p_std, device=x0.device)
         x = x0 + sigma[:, None, None] * torch.randn_like(x0)
-        keep = (torch.rand(n, device=x0.device) >= config.cond_dropout)
+        keep = torch.rand(n, device=x0.device) >= config.cond_dropout
         rolls = batch["rolls"] * keep[:, None, None].to(x0.dtype)
         programs = torch.where(keep[:, None], batch["programs"], torch.full_like(batch["programs"], NULL_PROGRAM))
         x0_hat = denoise(model, x, sigma, rolls, programs, x0 * known, known, config.model.sigma_data)

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from audiodiff.data.corpus import ABC_SOURCES
+from audiodiff.configs import check_keys
 
 # GM programs (0-based) the corpus draws from. Melody: piano, vibraphone, accordion, nylon guitar,
 # violin, trumpet, alto sax, oboe, clarinet, flute.
@@ -49,10 +50,7 @@ class DataConfig:
         if not path.is_file():
             raise ValueError(f"unknown data config {path_or_name!r}: give tiny, cpu, full or a JSON file")
         raw = json.loads(path.read_text())
-        known = {f.name for f in fields(cls)}
-        unknown = set(raw) - known
-        if unknown:
-            raise ValueError(f"{path}: unknown config keys {sorted(unknown)}; allowed: {sorted(known)}")
+        check_keys(cls, raw, f"{path}: data config")
         config = cls(**raw)
         for name in ("abc_sources", "bpm_range", "melody_programs", "bass_programs",
                      "comp_programs", "ensemble_programs"):

@@ -17,7 +17,7 @@ every U-Net level and added inside each residual block; the noise level enters b
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from audiodiff.acoustic.features import DRUM_CLASSES, NUM_PROGRAMS, NUM_SLOTS, SLOT_CHANNELS
+from audiodiff.configs import from_preset_dict, to_json_dict
 
 PRESETS = ("tiny", "cpu", "gpu")
 
@@ -74,17 +75,11 @@ class AcousticNetConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AcousticNetConfig:
         """Build from ``{"preset": name, **overrides}`` or plain fields; unknown keys are errors."""
-        data = dict(data)
-        base = asdict(cls.preset(data.pop("preset"))) if "preset" in data else {}
-        allowed = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - allowed)
-        if unknown:
-            raise ValueError(f"unknown acoustic net keys {unknown}; allowed: preset, {', '.join(sorted(allowed))}")
-        return cls(**{**base, **data})
+        return from_preset_dict(cls, data, "acoustic net")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (tuples become lists)."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        return to_json_dict(self)
 
 
 def _norm(channels: int) -> nn.GroupNorm:

@@ -1,7 +1,7 @@
 """Structure-model training task for :func:`audiodiff.training.train`."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ from audiodiff.structure.data import TuneTokens, trim_batch
 from audiodiff.structure.model import StructureModel
 from audiodiff.structure.tokens import PAD
 from audiodiff.training import TrainConfig
+from audiodiff.configs import check_keys, from_preset_dict
 
 EXPORT_NAME = "structure.safetensors"
 
@@ -29,12 +30,8 @@ class StructureTrainingConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "StructureTrainingConfig":
-        allowed = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - allowed)
-        if unknown:
-            raise ValueError(f"unknown config keys {unknown}; allowed: {', '.join(sorted(allowed))}")
-        net = data.get("net", {})
-        net = StructureNetConfig.preset(net["preset"]) if "preset" in net else StructureNetConfig(**net)
+        check_keys(cls, data, "config")
+        net = from_preset_dict(StructureNetConfig, data.get("net", {}), "structure net")
         rest = {k: v for k, v in data.items() if k not in ("net", "train")}
         return cls(net=net, train=TrainConfig.from_dict(data.get("train", {})), **rest)
 

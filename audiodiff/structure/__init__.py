@@ -1,0 +1,1 @@
+"""Structure level: plan tokens, the beat-token transformer's training data, task and sampler."""
