@@ -26,6 +26,7 @@ def _parser(description: str, config_dir: Path, export_name: str) -> argparse.Ar
     parser.add_argument("--batch-size", type=int, help="override train.batch_size (per process)")
     parser.add_argument("--num-workers", type=int, help="override train.num_workers")
     parser.add_argument("--init-from", help=f"exported {export_name} to fine-tune from")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (1 is fastest on a busy 2-core machine)")
     parser.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
                         help="continue from <out>/train_state.pt when present (default: on)")
     return parser
@@ -59,8 +60,12 @@ def run_recipe(description: str, config_dir: Path, export_name: str,
     args = _parser(description, config_dir, export_name).parse_args()
     # encodec builds its convolutions with the deprecated weight_norm: one warning per layer.
     warnings.filterwarnings("ignore", message=".*torch.nn.utils.weight_norm. is deprecated", category=FutureWarning)
+    import torch
+
     from audiodiff.training import train
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     rank0 = os.environ.get("RANK", "0") == "0"
     try:
         config, task = build(resolve_config(args, config_dir), args.data)
