@@ -13,10 +13,11 @@ torch.set_num_threads(1)
 
 
 def tiny_data_config(**changes) -> DataConfig:
-    """A corpus of a handful of real tunes with short windows: seconds to build."""
-    config = DataConfig(name="test", abc_sources=("ryansMammoth", "essenFolksong"), chorales=False,
-                        max_tunes=6, window_seconds=2.0, max_windows_per_item=2, index_chunk_size=2,
-                        val_fraction=0.2, test_fraction=0.2)
+    """The recipe's ``tiny`` config, smaller still: 6 real tunes, 2 s windows, seconds to build."""
+    config = DataConfig.load("tiny")
+    config.chorales, config.max_tunes, config.window_seconds = False, 6, 2.0
+    config.max_windows_per_item, config.index_chunk_size = 2, 2
+    config.val_fraction = config.test_fraction = 0.2
     for name, value in changes.items():
         setattr(config, name, value)
     return config

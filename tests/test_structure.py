@@ -130,3 +130,18 @@ def test_sampler_reaches_a_known_distribution():
 def test_bad_requests_are_refused():
     with pytest.raises(ValueError, match="bars"):
         PlanRequest(Key(0, "major"), Meter(4, 4), 100.0, 0, seed=0)
+
+
+def test_checkpoint_round_trip_and_wrong_kind(tmp_path):
+    from audiodiff.checkpoint import CheckpointError, save_checkpoint
+
+    model = StructureModel(tiny_net(), {"steps": 3})
+    path = model.save(tmp_path / "s.safetensors")
+    loaded = StructureModel.load(path)
+    assert loaded.metadata["steps"] == 3
+    original = model.net.state_dict()
+    for name, tensor in loaded.net.state_dict().items():  # stored as float16
+        assert torch.allclose(tensor, original[name], rtol=1e-3, atol=1e-4), name
+    save_checkpoint(tmp_path / "c.safetensors", {"w": torch.zeros(1)}, kind="codec", config={})
+    with pytest.raises(CheckpointError, match="expected a 'structure' model"):
+        StructureModel.load(tmp_path / "c.safetensors")
