@@ -40,8 +40,8 @@ def arrangement_for(prompt: Prompt, seed: int, drums: bool = True) -> Arrangemen
     return ArrangementStyle(BASS_PROGRAM, COMP_PROGRAM, drums, variant)
 
 
-def compose(model: StructureModel, prompts: list[Prompt], *, bars: int | None = None, steps: int = 32,
-            guidance: float = 2.0, drums: bool = True, source: Plan | None = None,
+def compose(model: StructureModel, prompts: list[Prompt], *, bars: int | None = None,
+            steps: int = DEFAULT_STEPS, guidance: float = DEFAULT_GUIDANCE, drums: bool = True, source: Plan | None = None,
             keep_bars: frozenset[int] = frozenset()) -> list[Plan]:
     """Full plans (melody in the prompt's instrument, chords, bass, comping, drums), one per prompt.
 

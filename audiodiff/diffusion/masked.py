@@ -54,12 +54,15 @@ def guided_logits(denoise: Denoiser, tokens: list[torch.Tensor], guidance: float
 @torch.no_grad()
 def sample(denoise: Denoiser, tokens: Sequence[torch.Tensor], keep: Sequence[torch.Tensor], *,
            steps: int, guidance: float, temperature: float, generators: Sequence[torch.Generator],
-           forbid: Sequence[Sequence[int]] = ()) -> list[torch.Tensor]:
+           forbid: Sequence[Sequence[int]] = (), order_noise: float = 0.0) -> list[torch.Tensor]:
     """Fill every position that ``keep`` [B, L_i] marks False, over ``steps`` denoiser calls.
 
     ``tokens`` hold the kept values (others are ignored); ``generators`` has one generator per
     batch item so an item's result does not depend on its batch. ``forbid[i]`` lists token ids
-    stream i may never produce (PAD, MASK). Returns the completed streams.
+    stream i may never produce (PAD, MASK). ``order_noise`` adds Gumbel noise, annealed to zero,
+    to the log-confidences that decide which tokens are revealed first (MaskGIT's choice
+    temperature): without it the most frequent tokens (repeated notes) win early and spread.
+    Returns the completed streams.
     """
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
@@ -77,21 +80,24 @@ def sample(denoise: Denoiser, tokens: Sequence[torch.Tensor], keep: Sequence[tor
             probs = lg.softmax(dim=-1)
             picked = torch.stack([torch.multinomial(probs[b], 1, generator=generators[b]).squeeze(-1)
                                   for b in range(batch)])
-            conf = torch.gather(probs, -1, picked[..., None]).squeeze(-1)
+            conf = torch.gather(probs, -1, picked[..., None]).squeeze(-1).clamp_min(1e-20).log()
+            if order_noise > 0:
+                u = torch.stack([torch.rand(conf.shape[1:], generator=generators[b]) for b in range(batch)])
+                conf = conf - order_noise * (1 - step / steps) * torch.log(-torch.log(u.clamp(1e-20, 1 - 1e-7)))
             still = x[i] == MASK_ID
             proposals.append(picked)
-            confidences.append(torch.where(still, conf, torch.full_like(conf, -1.0)))
+            confidences.append(torch.where(still, conf, torch.full_like(conf, -float("inf"))))
         remaining = (total.float() * unmask_schedule(step, steps)).floor().long()
         if step == steps - 1:
             remaining.zero_()
         conf_all = torch.cat(confidences, dim=1)
-        masked_now = (conf_all >= 0).sum(dim=1)
+        masked_now = (conf_all > -float("inf")).sum(dim=1)
         n_reveal = (masked_now - remaining).clamp(min=0)
         order = conf_all.argsort(dim=1, descending=True)
         reveal = torch.zeros_like(conf_all, dtype=torch.bool)
         for b in range(batch):
             reveal[b, order[b, : int(n_reveal[b])]] = True
-        reveal &= conf_all >= 0
+        reveal &= conf_all > -float("inf")
         offset = 0
         for i in range(len(x)):
             length = x[i].shape[1]

@@ -18,7 +18,7 @@ from audiodiff.structure.tokens import MASK, PAD, PlanTokens, plan_to_tokens, to
 
 KIND = "structure"
 MIN_BARS, MAX_BARS_GENERATED = 1, 128
-DEFAULT_STEPS, DEFAULT_GUIDANCE, DEFAULT_TEMPERATURE = 32, 2.0, 1.0
+DEFAULT_STEPS, DEFAULT_GUIDANCE, DEFAULT_TEMPERATURE, DEFAULT_ORDER_NOISE = 32, 2.0, 1.0, 0.0
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,8 @@ class StructureModel:
 
     @torch.no_grad()
     def generate(self, requests: list[PlanRequest], *, steps: int = DEFAULT_STEPS,
-                 guidance: float = DEFAULT_GUIDANCE, temperature: float = DEFAULT_TEMPERATURE) -> list[Plan]:
+                 guidance: float = DEFAULT_GUIDANCE, temperature: float = DEFAULT_TEMPERATURE,
+                 order_noise: float = DEFAULT_ORDER_NOISE) -> list[Plan]:
         """Melody-and-chord plans, one per request, in order. Requests of the same meter and length
         share a forward pass; each keeps its own random generator."""
         out: list[Plan | None] = [None] * len(requests)
@@ -86,12 +87,13 @@ class StructureModel:
             groups[(r.meter, r.num_bars)].append(i)
         for (meter, bars), indices in groups.items():
             batch = [requests[i] for i in indices]
-            for i, plan in zip(indices, self._generate_group(batch, meter, bars, steps, guidance, temperature)):
+            plans = self._generate_group(batch, meter, bars, steps, guidance, temperature, order_noise)
+            for i, plan in zip(indices, plans):
                 out[i] = plan
         return out  # type: ignore[return-value]
 
     def _generate_group(self, batch: list[PlanRequest], meter: Meter, bars: int, steps: int,
-                        guidance: float, temperature: float) -> list[Plan]:
+                        guidance: float, temperature: float, order_noise: float) -> list[Plan]:
         n = len(batch)
         pos = {k: torch.from_numpy(v)[None].expand(n, -1) for k, v in beat_positions(meter, bars).items()}
         n_beats, spb = bars * meter.beats_per_bar, meter.steps_per_beat
@@ -120,7 +122,7 @@ class StructureModel:
         generators = [torch.Generator().manual_seed(int(r.seed)) for r in batch]
         mel, ch = sample(self.denoiser(cond), [melody.flatten(1), chords], [keep_m.flatten(1), keep_c],
                          steps=steps, guidance=guidance, temperature=temperature, generators=generators,
-                         forbid=[(PAD, MASK), (PAD, MASK)])
+                         forbid=[(PAD, MASK), (PAD, MASK)], order_noise=order_noise)
         mel = mel.view(n, n_beats, STEPS_PER_BEAT).numpy()
         return [tokens_to_plan(PlanTokens(melody_by_step(mel[b], meter), ch[b].numpy(), r.key, meter), r.bpm)
                 for b, r in enumerate(batch)]
