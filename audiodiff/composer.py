@@ -11,7 +11,7 @@ import numpy as np
 from audiodiff.arrange import NUM_VARIANTS, ArrangementStyle, arrange
 from audiodiff.plan import Plan
 from audiodiff.prompt import Prompt
-from audiodiff.structure.model import PlanRequest, StructureModel
+from audiodiff.structure.model import DEFAULT_GUIDANCE, DEFAULT_STEPS, PlanRequest, StructureModel
 
 PACKAGE_CHECKPOINTS = Path(__file__).resolve().parent / "checkpoints"
 BASS_PROGRAM, COMP_PROGRAM = 33, 0  # fingered bass, piano
@@ -41,7 +41,8 @@ def arrangement_for(prompt: Prompt, seed: int, drums: bool = True) -> Arrangemen
 
 
 def compose(model: StructureModel, prompts: list[Prompt], *, bars: int | None = None,
-            steps: int = DEFAULT_STEPS, guidance: float = DEFAULT_GUIDANCE, drums: bool = True, source: Plan | None = None,
+            steps: int = DEFAULT_STEPS, guidance: float = DEFAULT_GUIDANCE, drums: bool = True,
+            source: Plan | None = None,
             keep_bars: frozenset[int] = frozenset()) -> list[Plan]:
     """Full plans (melody in the prompt's instrument, chords, bass, comping, drums), one per prompt.
 
