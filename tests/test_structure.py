@@ -145,3 +145,13 @@ def test_checkpoint_round_trip_and_wrong_kind(tmp_path):
     save_checkpoint(tmp_path / "c.safetensors", {"w": torch.zeros(1)}, kind="codec", config={})
     with pytest.raises(CheckpointError, match="expected a 'structure' model"):
         StructureModel.load(tmp_path / "c.safetensors")
+
+
+def test_checkpoint_with_mismatched_weights_gives_a_checkpoint_error(tmp_path):
+    from audiodiff.checkpoint import CheckpointError, save_checkpoint
+
+    net = tiny_net()
+    state = {k: v for k, v in net.state_dict().items() if not k.startswith("chord_head")}
+    save_checkpoint(tmp_path / "s.safetensors", state, kind="structure", config={"net": net.config.to_dict()})
+    with pytest.raises(CheckpointError, match="do not match"):
+        StructureModel.load(tmp_path / "s.safetensors")

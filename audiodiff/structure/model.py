@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from audiodiff.checkpoint import load_checkpoint, save_checkpoint
+from audiodiff.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from audiodiff.diffusion.masked import sample
 from audiodiff.music import Key, Meter
 from audiodiff.nets.structure_net import NUM_KEYS, NUM_METERS, StructureNet, StructureNetConfig
@@ -52,8 +52,11 @@ class StructureModel:
     def load(cls, path: str | Path) -> "StructureModel":
         """Load an exported structure checkpoint (CheckpointError on any problem)."""
         state, config, metadata = load_checkpoint(path, kind=KIND)
-        net = StructureNet(StructureNetConfig(**config["net"]))
-        net.load_state_dict({k: v.float() for k, v in state.items()})
+        try:
+            net = StructureNet(StructureNetConfig(**config["net"]))
+            net.load_state_dict({k: v.float() for k, v in state.items()})
+        except (KeyError, TypeError, RuntimeError) as exc:
+            raise CheckpointError(path, f"config and weights do not match this audiodiff ({type(exc).__name__})") from None
         return cls(net, metadata)
 
     def save(self, path: str | Path, metadata: dict | None = None) -> Path:

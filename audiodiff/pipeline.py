@@ -1,0 +1,237 @@
+"""Pipeline: prompt -> plan (structure model + arranger) -> codec latents (acoustic model) -> audio.
+
+Pure: no printing, no files written. ``generate`` and ``render`` return :class:`Result` objects
+(float32 audio at the codec's sample rate, the plan it realises, the seed); writing WAV / MIDI /
+PNG is the caller's business (see :mod:`audiodiff.audio_io`, :mod:`audiodiff.midi`,
+:mod:`audiodiff.plot`).
+
+Seeds. One seed per item drives everything: the structure model's sampler (via
+:func:`audiodiff.composer.compose`) and the acoustic sampler (seeded with
+:func:`acoustic_seed`). ``render(plan, seed)`` of the plan that ``generate`` returned, with the
+same seed and length, gives the same audio.
+
+Batches. An item's audio never depends on the other items asked for at the same time. With the
+default ``batch_size=1`` items are computed one by one, so this holds bit for bit (batched
+matrix products round differently for different batch sizes: about 1e-5 in the latents, enough
+to flip the last bit of some 16-bit samples). ``batch_size > 1`` shares network calls between
+items of similar length (worth it on a GPU); the results then agree only to that rounding.
+"""
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from audiodiff.acoustic.model import DEFAULT_GUIDANCE, DEFAULT_STEPS, AcousticModel
+from audiodiff.checkpoint import CheckpointError
+from audiodiff.codec import Codec, load_codec
+from audiodiff.composer import bars_for, compose, default_checkpoint, resolve_seed
+from audiodiff.data.config import BASS_PROGRAMS, COMP_PROGRAMS, ENSEMBLE_PROGRAMS, MELODY_PROGRAMS
+from audiodiff.data.render import TAIL_SECONDS
+from audiodiff.instruments import nearest_program
+from audiodiff.plan import Plan
+from audiodiff.prompt import Prompt
+from audiodiff.structure.model import DEFAULT_GUIDANCE as DEFAULT_PLAN_GUIDANCE
+from audiodiff.structure.model import DEFAULT_STEPS as DEFAULT_PLAN_STEPS
+from audiodiff.structure.model import MAX_BARS_GENERATED, StructureModel
+
+FADE_SECONDS = 0.05  # fade-out where the audio is cut, so the cut does not click
+# The GM programs the corpus was rendered with: the only timbres the acoustic model has heard.
+SUPPORTED_PROGRAMS = tuple(sorted(set(MELODY_PROGRAMS + BASS_PROGRAMS + COMP_PROGRAMS + ENSEMBLE_PROGRAMS)))
+
+
+@dataclass(frozen=True)
+class Result:
+    """One generated piece: ``audio`` float32 ``[N]`` at ``sample_rate`` Hz (not normalised;
+    peaks may exceed 1), the ``plan`` it realises (cropped to the bars that sound), the ``seed``
+    that reproduces it, and the ``prompt`` it came from (None for :meth:`Pipeline.render`)."""
+
+    audio: np.ndarray
+    sample_rate: int
+    plan: Plan
+    seed: int
+    prompt: Prompt | None = None
+
+    @property
+    def seconds(self) -> float:
+        return len(self.audio) / self.sample_rate
+
+
+def acoustic_seed(seed: int) -> int:
+    """The acoustic sampler's seed for an item seed (a separate stream from the structure model's)."""
+    return int(np.random.SeedSequence([int(seed), 3]).generate_state(1)[0])
+
+
+def crop_to_seconds(plan: Plan, seconds: float) -> Plan:
+    """The plan's first whole bars that cover ``seconds`` (the plan itself if it is not longer)."""
+    bar_seconds = plan.meter.steps_per_bar * plan.seconds_per_step
+    bars = max(1, math.ceil(seconds / bar_seconds - 1e-9))
+    return plan if bars >= plan.num_bars else plan.crop(0, bars * plan.meter.steps_per_bar)
+
+
+def map_programs(plan: Plan, supported: Sequence[int] = SUPPORTED_PROGRAMS) -> tuple[Plan, list[tuple[str, int, int]]]:
+    """The plan with every pitched track's program moved to the nearest supported one
+    (:func:`audiodiff.instruments.nearest_program`), and ``(track name, old, new)`` per change."""
+    changes, tracks = [], []
+    for track in plan.tracks:
+        new = track.program if track.is_drum else nearest_program(track.program, supported)
+        if new != track.program:
+            changes.append((track.name, track.program, new))
+            track = replace(track, program=new)
+        tracks.append(track)
+    return replace(plan, tracks=tracks), changes
+
+
+def fade_out(audio: np.ndarray, sample_rate: int, seconds: float = FADE_SECONDS) -> np.ndarray:
+    """``audio [N]`` with a raised-cosine fade to zero over its last ``seconds``."""
+    n = min(len(audio), int(round(seconds * sample_rate)))
+    out = audio.copy()
+    if n:
+        out[-n:] *= (0.5 + 0.5 * np.cos(np.linspace(0.0, np.pi, n))).astype(audio.dtype)
+    return out
+
+
+def _chunks(items: list[int], size: int) -> list[list[int]]:
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+class Pipeline:
+    """Structure model + acoustic model + codec: see the module docstring."""
+
+    def __init__(self, structure: StructureModel | None, acoustic: AcousticModel, codec: Codec) -> None:
+        """``structure`` may be None for a pipeline that only renders given plans."""
+        acoustic.check_codec(codec.latent_dim, codec.frame_rate)  # ValueError naming both
+        self.structure = structure
+        self.acoustic = acoustic
+        self.codec = codec.eval()
+        self.notes: list[str] = []  # things a caller may want to tell the user (set by load)
+
+    @property
+    def sample_rate(self) -> int:
+        """Output sample rate (Hz): the codec's."""
+        return self.codec.sample_rate
+
+    @classmethod
+    def load(cls, structure: str | os.PathLike | None = None, acoustic: str | os.PathLike | None = None,
+             codec: str | os.PathLike | None = None, device: str | torch.device = "cpu",
+             with_structure: bool = True) -> Pipeline:
+        """Load the three checkpoints (None: the ones shipped in ``audiodiff/checkpoints/``);
+        ``with_structure=False`` skips the structure model (for :meth:`render` only).
+
+        The acoustic model and codec must agree on latent channels and frame rate (ValueError in
+        one line naming both files). When the acoustic checkpoint records which codec it was
+        trained with and this is another one, a line saying so is put in ``notes``. The structure
+        model runs on the CPU (it is small); acoustic model and codec on ``device``.
+        """
+        paths = {}
+        for name, given in (("structure", structure), ("acoustic", acoustic), ("codec", codec)):
+            if name == "structure" and not with_structure:
+                continue
+            path = Path(given) if given is not None else default_checkpoint(name)
+            if given is None and not path.is_file():
+                raise CheckpointError(path, f"no {name} checkpoint is shipped with this install; "
+                                            f"pass one (--{name} FILE)")
+            paths[name] = path
+        structure_model = StructureModel.load(paths["structure"]) if with_structure else None
+        acoustic_model = AcousticModel.load(paths["acoustic"], device=device)
+        codec_model = load_codec(paths["codec"], device=device)
+        try:
+            pipeline = cls(structure_model, acoustic_model, codec_model)
+        except ValueError as err:
+            raise ValueError(f"{paths['acoustic']} does not fit the codec {paths['codec']}: {err}") from None
+        expected = acoustic_model.metadata.get("codec_sha")
+        if expected:
+            from audiodiff.acoustic.data import codec_fingerprint
+
+            actual = codec_fingerprint(codec_model)
+            if actual != expected:
+                pipeline.notes.append(f"the acoustic model was trained with another codec (fingerprint {expected}, "
+                                      f"{paths['codec']} has {actual}); the audio may sound wrong")
+        return pipeline
+
+    def generate(self, prompts: Sequence[Prompt], *, steps: int = DEFAULT_STEPS, plan_steps: int = DEFAULT_PLAN_STEPS,
+                 guidance: float = DEFAULT_GUIDANCE, plan_guidance: float = DEFAULT_PLAN_GUIDANCE,
+                 bars: int | None = None, drums: bool = True, batch_size: int = 1) -> list[Result]:
+        """One :class:`Result` per prompt, in order.
+
+        The structure model writes melody and chords, the arranger adds bass, comping and (with
+        ``drums``) drums, the acoustic model renders them. Audio lasts the prompt's seconds (the
+        plan covers at least that and is cut with a short fade-out); with ``bars`` the plan has
+        that many bars and the audio covers all of it plus its release tail. Prompts without a
+        seed get a fresh one (:func:`resolve_seed`), returned in ``Result.seed``.
+        ``steps``/``guidance``: acoustic sampler; ``plan_steps``/``plan_guidance``: structure sampler.
+        """
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if self.structure is None:
+            raise ValueError("this pipeline has no structure model; load one to generate from prompts")
+        for p in prompts:
+            if bars is None and bars_for(p) > MAX_BARS_GENERATED:
+                bar_seconds = p.meter.beats_per_bar * 60.0 / p.bpm
+                raise ValueError(f"{p.seconds:g} s at {p.bpm:g} bpm in {p.meter} is {bars_for(p)} bars; the structure "
+                                 f"model writes at most {MAX_BARS_GENERATED} bars "
+                                 f"({MAX_BARS_GENERATED * bar_seconds:.0f} s at this tempo and meter)")
+        prompts = [replace(p, seed=resolve_seed(p.seed)) for p in prompts]
+        plans: list[Plan] = []
+        for chunk in _chunks(list(range(len(prompts))), batch_size):
+            plans += compose(self.structure, [prompts[i] for i in chunk], bars=bars, steps=plan_steps,
+                             guidance=plan_guidance, drums=drums)
+        seconds = [None if bars else p.seconds for p in prompts]
+        results = self.render(plans, [p.seed for p in prompts], steps=steps, guidance=guidance, seconds=seconds,
+                              batch_size=batch_size)
+        return [replace(r, prompt=p) for r, p in zip(results, prompts)]
+
+    def render(self, plans: Sequence[Plan], seeds: Sequence[int | None], *, steps: int = DEFAULT_STEPS,
+               guidance: float = DEFAULT_GUIDANCE, seconds: Sequence[float | None] | None = None,
+               batch_size: int = 1) -> list[Result]:
+        """Audio for given plans (e.g. a user's MIDI), one :class:`Result` per plan, in order.
+
+        Item b lasts ``seconds[b]`` (the plan is first cropped to the whole bars that cover it,
+        and the audio is cut there with a short fade-out) or, where None, the whole plan plus
+        its release tail (``TAIL_SECONDS``), faded out at the end. It can never be longer than
+        that. Programs the corpus never had are moved to the nearest one it had
+        (:func:`map_programs`; ``Result.plan`` shows what was rendered). Seeds of None are drawn
+        fresh. Raises ValueError if a model produces NaN or infinite values (a broken
+        checkpoint), rather than returning noise.
+        """
+        if len(plans) != len(seeds) or (seconds is not None and len(seconds) != len(plans)):
+            raise ValueError(f"need one seed (and length) per plan, got {len(plans)} plans and {len(seeds)} seeds")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        seeds = [resolve_seed(s) for s in seeds]
+        seconds = list(seconds) if seconds is not None else [None] * len(plans)
+        plans = [map_programs(p if s is None else crop_to_seconds(p, s))[0] for p, s in zip(plans, seconds)]
+        frames = [self.acoustic.num_frames(p) for p in plans]
+        order = sorted(range(len(plans)), key=lambda i: frames[i])  # similar lengths share a batch
+        out: list[Result | None] = [None] * len(plans)
+        for chunk in _chunks(order, batch_size):
+            latents = self.acoustic.generate([plans[i] for i in chunk], [acoustic_seed(seeds[i]) for i in chunk],
+                                             steps=steps, guidance=guidance)
+            for row, i in enumerate(chunk):
+                audio = self._decode(latents[row, :, :frames[i]], seeds[i])
+                full = plans[i].seconds + TAIL_SECONDS
+                length = int(round(min(full, seconds[i] or full) * self.sample_rate))
+                audio = fade_out(audio[:length], self.sample_rate)  # frames round: may be a hop short
+                out[i] = Result(audio, self.sample_rate, plans[i], seeds[i])
+        return out  # type: ignore[return-value]
+
+    @torch.no_grad()
+    def _decode(self, latents: torch.Tensor, seed: int) -> np.ndarray:
+        """One item's latents ``[D, T]`` -> float32 audio ``[T * hop]`` (first channel), checked.
+
+        Items are decoded one at a time: the decoder's convolutions see past the end of the
+        latents, so decoding in a padded batch would change the last samples of shorter items."""
+        if not torch.isfinite(latents).all():
+            raise ValueError(f"the acoustic model produced NaN or infinite latents (seed {seed}); "
+                             "its checkpoint is probably broken")
+        wav = self.codec.decode(latents[None].to(self.codec.latent_scale.device))[0, 0]
+        audio = wav.float().cpu().numpy()
+        if not np.isfinite(audio).all():
+            raise ValueError(f"the codec produced NaN or infinite audio (seed {seed}); "
+                             "its checkpoint is probably broken")
+        return audio
