@@ -155,3 +155,15 @@ def test_checkpoint_with_mismatched_weights_gives_a_checkpoint_error(tmp_path):
     save_checkpoint(tmp_path / "s.safetensors", state, kind="structure", config={"net": net.config.to_dict()})
     with pytest.raises(CheckpointError, match="do not match"):
         StructureModel.load(tmp_path / "s.safetensors")
+
+
+def test_long_plans_are_written_window_by_window_and_keep_kept_bars():
+    model = StructureModel(tiny_net(), {"recipe": {"max_bars": 4}})
+    source = Plan(Key(0, "major"), 100.0, Meter(3, 4), [Track("m", 0, [Note(60 + i % 7, 3 * i, 3) for i in range(40)])],
+                  [Chord(0, "maj")] * 40, 120)
+    request = PlanRequest(Key(0, "major"), Meter(3, 4), 100.0, 11, seed=1, source=source, keep_bars=frozenset({9}))
+    plan = model.generate([request], steps=3)[0]
+    assert plan.num_bars == 11 and len(plan.chords) == 33
+    assert [(n.pitch, n.start) for n in plan.melody.notes if 108 <= n.start < 120] == \
+        [(n.pitch, n.start) for n in source.melody.notes if 108 <= n.start < 120]
+    assert model.generate([request], steps=3)[0] == plan  # deterministic across windows

@@ -17,6 +17,7 @@ from audiodiff.structure.data import METER_INDEX, beat_positions, melody_by_beat
 from audiodiff.structure.tokens import MASK, PAD, PlanTokens, plan_to_tokens, tokens_to_plan
 
 KIND = "structure"
+DEFAULT_WINDOW_BARS = 32
 MIN_BARS, MAX_BARS_GENERATED = 1, 128
 DEFAULT_STEPS, DEFAULT_GUIDANCE, DEFAULT_TEMPERATURE, DEFAULT_ORDER_NOISE = 32, 2.0, 1.0, 0.0
 
@@ -47,6 +48,8 @@ class StructureModel:
     def __init__(self, net: StructureNet, metadata: dict | None = None):
         self.net = net.eval()
         self.metadata = metadata or {}
+        # the longest crop it was trained on: longer pieces are written window by window
+        self.max_bars = int(self.metadata.get("recipe", {}).get("max_bars", DEFAULT_WINDOW_BARS))
 
     @classmethod
     def load(cls, path: str | Path) -> "StructureModel":
@@ -97,10 +100,43 @@ class StructureModel:
 
     def _generate_group(self, batch: list[PlanRequest], meter: Meter, bars: int, steps: int,
                         guidance: float, temperature: float, order_noise: float) -> list[Plan]:
+        """Plans of one meter and length. Pieces longer than the longest training crop are written
+        window by window: each window keeps the second half of the previous one and adds new bars,
+        with bar positions counted from the window (as in the training crops)."""
         n = len(batch)
-        pos = {k: torch.from_numpy(v)[None].expand(n, -1) for k, v in beat_positions(meter, bars).items()}
-        n_beats, spb = bars * meter.beats_per_bar, meter.steps_per_beat
-        unused_slot = torch.arange(STEPS_PER_BEAT) >= spb
+        melody, chords, keep_m, keep_c = self._initial_tokens(batch, meter, bars)
+        generators = [torch.Generator().manual_seed(int(r.seed)) for r in batch]
+        window = min(bars, self.max_bars)
+        start = 0
+        while True:
+            end = min(start + window, bars)
+            start = end - window
+            beats = slice(start * meter.beats_per_bar, end * meter.beats_per_bar)
+            pos = beat_positions(meter, window, end_known=end == bars)
+            cond = {**{k: torch.from_numpy(v)[None].expand(n, -1) for k, v in pos.items()},
+                    "key": torch.tensor([r.key.index for r in batch]),
+                    "meter": torch.tensor([METER_INDEX[meter]] * n),
+                    "bpm": torch.tensor([float(r.bpm) for r in batch])}
+            shape = melody[:, beats].shape
+            mel, ch = sample(self.denoiser(cond), [melody[:, beats].flatten(1), chords[:, beats]],
+                             [keep_m[:, beats].flatten(1), keep_c[:, beats]], steps=steps, guidance=guidance,
+                             temperature=temperature, generators=generators, forbid=[(PAD, MASK), (PAD, MASK)],
+                             order_noise=order_noise)
+            melody[:, beats], chords[:, beats] = mel.view(shape), ch
+            keep_m[:, beats], keep_c[:, beats] = True, True
+            if end == bars:
+                break
+            start = end - window // 2
+        mel_np = melody.numpy()
+        return [tokens_to_plan(PlanTokens(melody_by_step(mel_np[b], meter), chords[b].numpy(), r.key, meter), r.bpm)
+                for b, r in enumerate(batch)]
+
+    def _initial_tokens(self, batch: list[PlanRequest], meter: Meter, bars: int):
+        """MASK everywhere except unused slots (PAD) and the bars a request keeps from its source.
+
+        Returns melody [B, N, STEPS_PER_BEAT], chords [B, N] and their keep masks."""
+        n, n_beats = len(batch), bars * meter.beats_per_bar
+        unused_slot = torch.arange(STEPS_PER_BEAT) >= meter.steps_per_beat
         melody = torch.where(unused_slot, PAD, MASK).expand(n, n_beats, -1).clone()
         keep_m = unused_slot.expand(n, n_beats, -1).clone()
         chords = torch.full((n, n_beats), MASK)
@@ -118,14 +154,4 @@ class StructureModel:
                 chords[b, beats] = torch.from_numpy(src.chords[beats])
                 keep_m[b, beats] = True
                 keep_c[b, beats] = True
-        cond = {**pos,
-                "key": torch.tensor([r.key.index for r in batch]),
-                "meter": torch.tensor([METER_INDEX[meter]] * n),
-                "bpm": torch.tensor([float(r.bpm) for r in batch])}
-        generators = [torch.Generator().manual_seed(int(r.seed)) for r in batch]
-        mel, ch = sample(self.denoiser(cond), [melody.flatten(1), chords], [keep_m.flatten(1), keep_c],
-                         steps=steps, guidance=guidance, temperature=temperature, generators=generators,
-                         forbid=[(PAD, MASK), (PAD, MASK)], order_noise=order_noise)
-        mel = mel.view(n, n_beats, STEPS_PER_BEAT).numpy()
-        return [tokens_to_plan(PlanTokens(melody_by_step(mel[b], meter), ch[b].numpy(), r.key, meter), r.bpm)
-                for b, r in enumerate(batch)]
+        return melody, chords, keep_m, keep_c
