@@ -11,7 +11,8 @@ import numpy as np
 from audiodiff.arrange import NUM_VARIANTS, ArrangementStyle, arrange
 from audiodiff.plan import Plan
 from audiodiff.prompt import Prompt
-from audiodiff.structure.model import DEFAULT_GUIDANCE, DEFAULT_STEPS, PlanRequest, StructureModel
+from audiodiff.structure.model import (DEFAULT_GUIDANCE, DEFAULT_ORDER_NOISE, DEFAULT_STEPS, PlanRequest,
+                                       StructureModel)
 
 PACKAGE_CHECKPOINTS = Path(__file__).resolve().parent / "checkpoints"
 BASS_PROGRAM, COMP_PROGRAM = 33, 0  # fingered bass, piano
@@ -41,8 +42,8 @@ def arrangement_for(prompt: Prompt, seed: int, drums: bool = True) -> Arrangemen
 
 
 def compose(model: StructureModel, prompts: list[Prompt], *, bars: int | None = None,
-            steps: int = DEFAULT_STEPS, guidance: float = DEFAULT_GUIDANCE, drums: bool = True,
-            source: Plan | None = None,
+            steps: int = DEFAULT_STEPS, guidance: float = DEFAULT_GUIDANCE,
+            order_noise: float = DEFAULT_ORDER_NOISE, drums: bool = True, source: Plan | None = None,
             keep_bars: frozenset[int] = frozenset()) -> list[Plan]:
     """Full plans (melody in the prompt's instrument, chords, bass, comping, drums), one per prompt.
 
@@ -53,7 +54,7 @@ def compose(model: StructureModel, prompts: list[Prompt], *, bars: int | None = 
         raise ValueError("compose needs a seed on every prompt; use resolve_seed()")
     requests = [PlanRequest(p.key, p.meter, p.bpm, bars or bars_for(p), p.seed, source, keep_bars)
                 for p in prompts]
-    plans = model.generate(requests, steps=steps, guidance=guidance)
+    plans = model.generate(requests, steps=steps, guidance=guidance, order_noise=order_noise)
     out = []
     for prompt, plan in zip(prompts, plans):
         plan = replace(plan, tracks=[replace(plan.tracks[0], program=prompt.program)])

@@ -23,7 +23,7 @@ from audiodiff.composer import compose, default_checkpoint
 from audiodiff.music import ALL_KEYS, Meter, SUPPORTED_METERS, estimate_key
 from audiodiff.plan import Plan
 from audiodiff.prompt import Prompt
-from audiodiff.structure.model import StructureModel
+from audiodiff.structure.model import DEFAULT_GUIDANCE, DEFAULT_ORDER_NOISE, StructureModel
 from audiodiff.structure.tokens import tonic_pitch
 
 NGRAM = 6
@@ -66,6 +66,26 @@ def valid(plan: Plan, prompt: Prompt, bars: int) -> bool:
     return bool(ok)
 
 
+def repeated_bar_share(plan: Plan) -> float:
+    """Share of bars whose melody (onsets and pitches) repeats an earlier bar exactly."""
+    bar = plan.meter.steps_per_bar
+    seen, repeats = set(), 0
+    for b in range(plan.num_bars):
+        content = tuple((n.start - b * bar, n.pitch) for n in plan.melody.notes if b * bar <= n.start < (b + 1) * bar)
+        if content and content in seen:
+            repeats += 1
+        seen.add(content)
+    return repeats / plan.num_bars
+
+
+def cadences(plan: Plan) -> bool:
+    """The piece ends on the tonic chord with the melody's last note on the tonic."""
+    notes = plan.melody.notes
+    last_chord = next((c for c in reversed(plan.chords) if c), None)
+    return bool(notes) and notes[-1].pitch % 12 == plan.key.tonic and last_chord is not None \
+        and last_chord.root == plan.key.tonic
+
+
 def ngrams(seq: list, n: int = 4) -> set:
     return {tuple(seq[i:i + n]) for i in range(len(seq) - n + 1)}
 
@@ -78,6 +98,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=32)
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--guidance", type=float, default=DEFAULT_GUIDANCE)
+    parser.add_argument("--order-noise", type=float, default=DEFAULT_ORDER_NOISE)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -88,11 +110,12 @@ def main() -> None:
                for key in ALL_KEYS for seed in range(args.seeds)]
 
     start = time.perf_counter()
-    plans = compose(model, prompts, bars=args.bars, steps=args.steps)
+    settings = dict(bars=args.bars, steps=args.steps, guidance=args.guidance, order_noise=args.order_noise)
+    plans = compose(model, prompts, **settings)
     batch_seconds = time.perf_counter() - start
     start = time.perf_counter()
     for p in prompts[:8]:
-        compose(model, [p], bars=args.bars, steps=args.steps)
+        compose(model, [p], **settings)
     single_seconds = (time.perf_counter() - start) / 8
 
     exact = relative = 0
@@ -110,9 +133,13 @@ def main() -> None:
     ranges = [max(n.pitch for n in p.melody.notes) - min(n.pitch for n in p.melody.notes)
               for p in plans if p.melody.notes]
 
-    tunes = [melody_symbols(Plan.from_dict(json.loads(line)["plan"]))
-             for line in (args.data / "tunes_train.jsonl").read_text().splitlines()]
-    copies = [CopyIndex(tunes).longest_copy(melody_symbols(p)) for p in plans]
+    train_plans = [Plan.from_dict(json.loads(line)["plan"])
+                   for line in (args.data / "tunes_train.jsonl").read_text().splitlines()]
+    tunes = [melody_symbols(p) for p in train_plans]
+    n_ref = min(240, len(train_plans))
+    reference = [train_plans[i] for i in rng.choice(len(train_plans), n_ref, replace=False)]
+    index = CopyIndex(tunes)
+    copies = [index.longest_copy(melody_symbols(p)) for p in plans]
     lengths = [len(p.melody.notes) for p in plans]
     diversity = []
     for k in range(len(ALL_KEYS)):
@@ -122,7 +149,8 @@ def main() -> None:
                 diversity.append(1 - len(a & b) / len(a | b))
 
     n = len(plans)
-    print(f"structure benchmark: {n} prompts, {args.bars} bars, {args.steps} steps, {args.checkpoint}")
+    print(f"structure benchmark: {n} prompts, {args.bars} bars, {args.steps} steps, guidance {args.guidance}, "
+          f"order noise {args.order_noise}, {args.checkpoint}")
     print("| metric | value |\n|---|---|")
     print(f"| key exact (key finder on the plan's notes) | {exact / n:.3f} |")
     print(f"| key exact or relative | {relative / n:.3f} |")
@@ -132,6 +160,10 @@ def main() -> None:
     print(f"| longest run copied from a training tune (notes): median / max | {np.median(copies):.0f} / {max(copies)} |")
     print(f"| plans whose copied run is >= half their notes | {np.mean([c >= l / 2 for c, l in zip(copies, lengths)]):.3f} |")
     print(f"| diversity across seeds (1 - Jaccard of melody 4-grams) | {np.mean(diversity):.3f} |")
+    print(f"| ends on the tonic (chord and melody) | {np.mean([cadences(p) for p in plans]):.3f} "
+          f"(training tunes: {np.mean([cadences(p) for p in reference]):.3f}) |")
+    print(f"| bars repeating an earlier bar exactly | {np.mean([repeated_bar_share(p) for p in plans]):.3f} "
+          f"(training tunes: {np.mean([repeated_bar_share(p) for p in reference]):.3f}, n={n_ref}) |")
     print(f"| speed, batch of {n} | {n / batch_seconds:.1f} plans/s |")
     print(f"| speed, one at a time | {1 / single_seconds:.1f} plans/s |")
 
