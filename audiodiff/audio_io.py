@@ -67,7 +67,10 @@ def write_wav(path: str | os.PathLike, audio: np.ndarray, sample_rate: int, subt
         raise ValueError(f"expected mono audio [N], got shape {list(audio.shape)}")
     audio, clipped = peak_normalize(audio)
     with atomic_path(path) as tmp:
-        sf.write(tmp, audio, int(sample_rate), subtype=subtype, format="WAV")
+        try:
+            sf.write(tmp, audio, int(sample_rate), subtype=subtype, format="WAV")
+        except (sf.LibsndfileError, RuntimeError) as exc:
+            raise OSError(f"{path}: cannot write WAV ({exc})") from None
     return clipped
 
 

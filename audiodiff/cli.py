@@ -4,6 +4,7 @@
     audiodiff generate "D minor, 96 bpm, 3/4, violin" -o out.wav --seconds 30 --seed 7 --plan-out out.mid --plot out.png
     audiodiff render plan.mid -o out.wav --seed 7
     audiodiff evaluate outputs/ --json scores.json
+    audiodiff batch prompts.csv --out dataset/ --workers 2      (or --grid --bpm 60:180:20 --seeds 2)
 
 Heavy modules (torch, librosa, matplotlib) are imported inside the commands, so ``--help`` is instant.
 Outputs are written under temporary names and moved into place together at the end: an error
@@ -37,7 +38,20 @@ def _output_path(path: str, force: bool) -> Path:
         raise CliError(f"{out.parent} does not exist")
     if out.is_dir():
         raise CliError(f"{out} is a directory")
+    _check_writable(out.parent)
     return out
+
+
+def _check_writable(folder: Path) -> None:
+    """Fail before any work if files cannot be created in ``folder`` (a probe file, removed at once)."""
+    import tempfile
+
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".audiodiff-probe-", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise CliError(f"cannot write in {folder} ({err.strerror or err})") from None
 
 
 class _Staged:
@@ -298,6 +312,134 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     print(format_table(scores, totals))
 
 
+def _env_int(name: str, default: int) -> int:
+    text = os.environ.get(name)
+    if text is None or text == "":
+        return default
+    try:
+        return int(text)
+    except ValueError:
+        raise CliError(f"environment variable {name} must be a whole number, got {text!r}") from None
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    from audiodiff.batch import BatchError
+
+    try:
+        return _batch(args)
+    except BatchError as err:
+        raise CliError(str(err)) from None
+
+
+def _batch(args: argparse.Namespace) -> int:
+    """See audiodiff.batch; returns 0 when every row succeeded, 1 when some failed."""
+    from dataclasses import replace
+
+    from audiodiff import batch
+
+    rank, world, local_rank = _env_int("RANK", 0), _env_int("WORLD_SIZE", 1), _env_int("LOCAL_RANK", 0)
+    if world < 1 or not 0 <= rank < world:
+        raise CliError(f"RANK={rank} and WORLD_SIZE={world} do not fit (want 0 <= RANK < WORLD_SIZE)")
+    if world > 1 and args.workers > 1:
+        raise CliError("--workers is for one machine without torchrun; under torchrun use --nproc_per_node")
+    grid_options = [name for name in ("bpm", "meters", "instruments", "seeds", "seconds")
+                    if getattr(args, name) is not None]
+    if args.grid:
+        if args.source:
+            raise CliError("give a prompts file or --grid, not both")
+        rows = batch.grid_rows(args.bpm or "100", args.meters or "4/4", args.instruments or "piano",
+                               args.seeds or 1, 10.0 if args.seconds is None else args.seconds)
+    else:
+        if not args.source:
+            raise CliError("give a prompts file (.csv or .jsonl) or --grid")
+        if grid_options:
+            raise CliError(f"--{grid_options[0]} belongs to --grid; a file's rows carry their own fields")
+        rows = batch.read_rows(args.source)
+    out = Path(args.out)
+
+    from audiodiff.checkpoint import (
+        CheckpointError,
+        checkpoint_sha256,
+        read_checkpoint_header,
+    )
+    from audiodiff.composer import default_checkpoint
+    from audiodiff.instruments import nearest_program
+    from audiodiff.pipeline import SUPPORTED_PROGRAMS
+
+    paths, hashes = {}, {}
+    for name in ("structure", "acoustic", "codec"):
+        given = getattr(args, name)
+        path = Path(given) if given else default_checkpoint(name)
+        if not given and not path.is_file():
+            raise CheckpointError(path, f"no {name} checkpoint is shipped with this install; pass one (--{name} FILE)")
+        kind = read_checkpoint_header(path)["kind"]
+        if kind != name:
+            raise CheckpointError(path, f"holds a {kind!r} model, expected a {name!r} model")
+        paths[name], hashes[name] = str(path), checkpoint_sha256(path)
+    changes = []
+    for row in rows:
+        if row.prompt is not None:
+            program = nearest_program(row.prompt.program, SUPPORTED_PROGRAMS)
+            if program != row.prompt.program:
+                changes.append(("the melody", row.prompt.program, program))
+                row.prompt = replace(row.prompt, program=program)
+    if rank == 0:
+        _warn_mapped(list(dict.fromkeys(changes)))
+
+    import torch
+
+    device = args.device or (f"cuda:{local_rank}" if world > 1 and torch.cuda.is_available() else "cpu")
+    threads = args.threads or (1 if args.workers > 1 or world > 1 else None)
+    settings = batch.Settings(out=str(out), hashes=hashes, steps=args.steps, plan_steps=args.plan_steps,
+                              guidance=args.guidance, drums=not args.no_drums, batch_size=args.batch_size,
+                              device=device, threads=threads, **paths)
+    pipeline = None
+    if args.workers == 1:  # load before anything is written: a bad checkpoint leaves no directory behind
+        pipeline = batch.load_pipeline(settings)
+        if rank == 0:
+            for note in pipeline.notes:
+                _warn(note)
+    batch.prepare_dir(out, settings.fingerprint(rows), args.resume, rank)
+
+    from tqdm import tqdm
+
+    mine = [r for chunk in batch.chunks_of(rows, args.batch_size, rank, world) for r in chunk]
+    scope = mine if world > 1 else rows
+    finished = sum(batch.is_finished(out, r) for r in scope)
+    bar = tqdm(total=len(scope), initial=finished, unit="row", desc="batch" if world == 1 else f"rank {rank}",
+               file=sys.stderr, disable=args.no_progress or rank != 0, smoothing=0.1, dynamic_ncols=True)
+    failed = 0
+
+    def report(kind: str, row, message: str | None) -> None:
+        nonlocal failed
+        if kind == "error":
+            failed += 1
+            tqdm.write(f"error: row {row.id} ({row.where}): {message}", file=sys.stderr)
+        bar.update()
+
+    try:
+        if args.workers > 1:
+            batch.run_workers(rows, settings, args.workers, report)
+        else:
+            batch.run_shard(rows, settings, rank, world, report, pipeline)
+    finally:
+        bar.close()
+    if rank != 0:  # rank 0 gathers; a non-zero exit here would make torchrun stop rank 0
+        print(f"rank {rank}: {len(mine)} rows, {finished} already done, {failed} failed")
+        return 0
+    if world > 1:
+        batch.wait_for_all(out, rows)
+    records, errors, missing = batch.write_manifest(out, rows)
+    summary = (f"{out}: {len(rows)} rows, {len(records)} written ({finished} already done), "
+               f"{len(errors)} failed")
+    if errors:
+        summary += f" (see {out / 'errors.jsonl'})"
+    if missing:
+        summary += f", {missing} unfinished (rerun with --resume)"
+    print(f"{summary}; manifest {out / 'manifest.jsonl'}")
+    return 1 if errors or missing else 0
+
+
 def _model_args(parser: argparse.ArgumentParser, structure: bool = True) -> None:
     if structure:
         parser.add_argument("--structure", help="structure checkpoint (default: the one shipped with the package)")
@@ -307,8 +449,16 @@ def _model_args(parser: argparse.ArgumentParser, structure: bool = True) -> None
                         "fastest when other jobs keep the cores busy)")
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line ``error: ...`` (exit code 2) like every other error; subcommand
+    parsers inherit it."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"error: {self.prog}: {' '.join(message.split())} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="audiodiff", description="Hierarchical music generation from a "
+    parser = _Parser(prog="audiodiff", description="Hierarchical music generation from a "
                                      "prompt like 'D minor, 96 bpm, 3/4, violin'.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -367,6 +517,44 @@ def build_parser() -> argparse.ArgumentParser:
     ren.add_argument("--force", action="store_true", help="overwrite existing output files")
     ren.set_defaults(run=cmd_render)
 
+    bat = sub.add_parser("batch", help="many prompts -> WAVs + MIDI + annotations + manifest (a dataset)",
+                         description="Render every row of a CSV/JSONL file of prompts (columns: prompt, or key, "
+                         "bpm, meter, instrument; optional seed, seconds), or a --grid of all 24 keys x tempos x "
+                         "meters x instruments x seeds, into DIR: audio/, midi/, annotations/, manifest.jsonl, "
+                         "manifest.csv, errors.jsonl. Rows without a seed get one derived from their index and "
+                         "content. Bad rows go to errors.jsonl and the rest go on. Exit status 0: all rows "
+                         "written; 1: some rows failed; 2: usage error. Under torchrun each process does "
+                         "its share of the rows (RANK, WORLD_SIZE, LOCAL_RANK).")
+    bat.add_argument("source", nargs="?", metavar="PROMPTS", help="prompts.csv or prompts.jsonl")
+    bat.add_argument("--out", required=True, metavar="DIR", help="output directory (new or empty, or a batch to "
+                     "--resume)")
+    bat.add_argument("--grid", action="store_true", help="render a grid instead of a file: all 24 keys x --bpm x "
+                     "--meters x --instruments x --seeds")
+    bat.add_argument("--bpm", help="with --grid: START:STOP:STEP (stop included), e.g. 60:180:20, or 60,90,120 "
+                     "(default 100)")
+    bat.add_argument("--meters", help="with --grid: e.g. 2/4,3/4,4/4,6/8 (default 4/4)")
+    bat.add_argument("--instruments", help="with --grid: e.g. piano,violin,flute (default piano)")
+    bat.add_argument("--seeds", type=_positive, help="with --grid: seeds 0..N-1 per combination (default 1)")
+    bat.add_argument("--seconds", type=float, help="with --grid: length of each clip (default 10)")
+    bat.add_argument("--steps", type=_positive, default=ACOUSTIC_STEPS,
+                     help=f"acoustic diffusion steps (default {ACOUSTIC_STEPS})")
+    bat.add_argument("--plan-steps", type=_positive, default=PLAN_STEPS,
+                     help=f"structure diffusion steps (default {PLAN_STEPS})")
+    bat.add_argument("--guidance", type=float, default=GUIDANCE,
+                     help=f"acoustic classifier-free guidance scale (default {GUIDANCE:g})")
+    bat.add_argument("--no-drums", action="store_true", help="leave out the drum track")
+    bat.add_argument("--batch-size", type=_positive, default=1, help="rows per forward pass (default 1; more is "
+                     "faster on a GPU; results then agree with batch size 1 up to rounding)")
+    bat.add_argument("--workers", type=_positive, default=1, help="processes on this machine, each loading the "
+                     "models once, with 1 torch thread unless --threads (default 1)")
+    bat.add_argument("--device", help="torch device for the acoustic model and codec (default cpu; under "
+                      "torchrun cuda:LOCAL_RANK when CUDA is available)")
+    _model_args(bat)
+    bat.add_argument("--resume", action="store_true", help="finish a batch in DIR: skip finished rows, redo "
+                     "partial and failed ones")
+    bat.add_argument("--no-progress", action="store_true", help="no progress bar")
+    bat.set_defaults(run=cmd_batch)
+
     ev = sub.add_parser("evaluate", help="score WAVs against their prompts (key, tempo, plan)",
                         description="Estimate key and tempo of each clip and compare with its labels (key exact, "
                         "exact or relative, tempo within 4 %%, tempo bin, bin +-1); where a plan is known, "
@@ -384,14 +572,14 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     warnings.filterwarnings("ignore", category=FutureWarning)
     try:
-        args.run(args)
+        code = args.run(args)
     except (CliError, ValueError, OSError) as exc:  # OSError: missing files, permissions, a full disk
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    return 0
+    return code or 0
 
 
 if __name__ == "__main__":

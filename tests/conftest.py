@@ -31,3 +31,29 @@ def tiny_corpus(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("corpus")
     prepare(out, tiny_data_config(), workers=1)
     return out
+
+
+def build_tiny_checkpoints(root: Path, window_frames: int = 128, context_frames: int = 32) -> dict[str, str]:
+    """Checkpoints of untrained tiny models in ``root``: structure, acoustic (short windows), codec.
+
+    The same models as tests/test_pipeline.py's ``ckpts``; seconds to build."""
+    from audiodiff.acoustic.model import AcousticConfig, AcousticModel
+    from audiodiff.codec import Codec, CodecConfig, save_codec
+    from audiodiff.nets.acoustic_net import AcousticNet, AcousticNetConfig
+    from audiodiff.nets.structure_net import StructureNet, StructureNetConfig
+    from audiodiff.structure.model import StructureModel
+
+    torch.manual_seed(0)
+    StructureModel(StructureNet(StructureNetConfig.preset("tiny"))).save(root / "structure.safetensors")
+    codec = Codec(CodecConfig.preset("tiny"))
+    save_codec(codec, root / "codec.safetensors")
+    config = AcousticConfig(net=AcousticNetConfig.preset("tiny"), window_frames=window_frames,
+                            context_frames=context_frames).for_codec(codec.latent_dim, codec.frame_rate)
+    AcousticModel(AcousticNet(config.net), config).save(root / "acoustic.safetensors")
+    return {name: str(root / f"{name}.safetensors") for name in ("structure", "acoustic", "codec")}
+
+
+@pytest.fixture(scope="session")
+def tiny_ckpts(tmp_path_factory) -> dict[str, str]:
+    """Paths of untrained tiny structure / acoustic / codec checkpoints (see build_tiny_checkpoints)."""
+    return build_tiny_checkpoints(tmp_path_factory.mktemp("tiny_ckpts"))
