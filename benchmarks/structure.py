@@ -150,7 +150,7 @@ def main() -> None:
 
     n = len(plans)
     print(f"structure benchmark: {n} prompts, {args.bars} bars, {args.steps} steps, guidance {args.guidance}, "
-          f"order noise {args.order_noise}, {args.checkpoint}")
+          f"order noise {args.order_noise}, {Path(args.checkpoint).name}")
     print("| metric | value |\n|---|---|")
     print(f"| key exact (key finder on the plan's notes) | {exact / n:.3f} |")
     print(f"| key exact or relative | {relative / n:.3f} |")

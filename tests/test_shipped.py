@@ -1,0 +1,33 @@
+"""The checkpoints that ship inside the package load and do their job offline."""
+import torch
+
+from audiodiff.codec import load_codec
+from audiodiff.composer import compose, default_checkpoint
+from audiodiff.music import Key, Meter
+from audiodiff.prompt import Prompt
+from audiodiff.structure.model import StructureModel
+
+MAX_BYTES = 30 * 1024 * 1024
+
+
+def test_shipped_structure_model_writes_a_valid_plan_in_the_asked_key():
+    path = default_checkpoint("structure")
+    assert path.stat().st_size <= MAX_BYTES
+    model = StructureModel.load(path)
+    assert model.metadata["steps"] > 0 and "losses" in model.metadata
+    plan = compose(model, [Prompt(key=Key(2, "minor"), bpm=96, meter=Meter(3, 4), seed=7)], bars=8)[0]
+    assert plan.key == Key(2, "minor") and plan.num_bars == 8 and plan.meter == Meter(3, 4)
+    assert len(plan.melody.notes) >= 8 and all(plan.chords)
+
+
+def test_shipped_codec_round_trips_audio_shapes():
+    path = default_checkpoint("codec")
+    assert path.stat().st_size <= MAX_BYTES
+    codec = load_codec(path)
+    assert (codec.sample_rate, codec.frame_rate) == (24000, 75)
+    wav = torch.randn(1, 1, 24000) * 0.1
+    with torch.no_grad():
+        latents = codec.encode(wav)
+        out = codec.decode(latents)
+    assert latents.shape == (1, codec.latent_dim, 75) and out.shape == (1, 1, 24000)
+    assert torch.isfinite(out).all()
