@@ -36,7 +36,7 @@ def tiny_corpus(tmp_path_factory) -> Path:
 def build_tiny_checkpoints(root: Path, window_frames: int = 128, context_frames: int = 32) -> dict[str, str]:
     """Checkpoints of untrained tiny models in ``root``: structure, acoustic (short windows), codec.
 
-    The same models as tests/test_pipeline.py's ``ckpts``; seconds to build."""
+    Seconds to build; the session fixture ``tiny_ckpts`` and tests/test_pipeline.py use it."""
     from audiodiff.acoustic.model import AcousticConfig, AcousticModel
     from audiodiff.codec import Codec, CodecConfig, save_codec
     from audiodiff.nets.acoustic_net import AcousticNet, AcousticNetConfig

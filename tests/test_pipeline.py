@@ -14,15 +14,15 @@ import pytest
 import soundfile as sf
 import torch
 
-from audiodiff.acoustic.model import AcousticConfig, AcousticModel, window_schedule
+from audiodiff.acoustic.model import AcousticModel, window_schedule
 from audiodiff.checkpoint import CheckpointError
 from audiodiff.cli import main
-from audiodiff.codec import Codec, CodecConfig, save_codec
-from audiodiff.nets.acoustic_net import AcousticNet, AcousticNetConfig
-from audiodiff.nets.structure_net import StructureNet, StructureNetConfig
+from audiodiff.codec import Codec
+from audiodiff.nets.acoustic_net import AcousticNet
 from audiodiff.pipeline import SUPPORTED_PROGRAMS, Pipeline, acoustic_seed, crop_to_seconds, map_programs
 from audiodiff.prompt import parse
-from audiodiff.structure.model import StructureModel
+
+from conftest import build_tiny_checkpoints
 
 SR = 24000
 WINDOW, CONTEXT = 128, 32  # short acoustic windows (1.7 s), so every clip here spans several
@@ -32,16 +32,11 @@ WINDOW, CONTEXT = 128, 32  # short acoustic windows (1.7 s), so every clip here 
 def ckpts(tmp_path_factory) -> dict[str, str]:
     """Checkpoints of untrained tiny models: structure, acoustic (windows of 128 frames), codec."""
     root = tmp_path_factory.mktemp("pipeline_ckpts")
-    torch.manual_seed(0)
-    StructureModel(StructureNet(StructureNetConfig.preset("tiny"))).save(root / "structure.safetensors")
-    codec = Codec(CodecConfig.preset("tiny"))
-    save_codec(codec, root / "codec.safetensors")
-    config = AcousticConfig(net=AcousticNetConfig.preset("tiny"), window_frames=WINDOW,
-                            context_frames=CONTEXT).for_codec(codec.latent_dim, codec.frame_rate)
-    AcousticModel(AcousticNet(config.net), config).save(root / "acoustic.safetensors")
+    paths = build_tiny_checkpoints(root, window_frames=WINDOW, context_frames=CONTEXT)
+    config = AcousticModel.load(paths["acoustic"]).config
     small = replace(config, net=replace(config.net, latent_dim=8))  # fits no codec here
     AcousticModel(AcousticNet(small.net), small).save(root / "acoustic_d8.safetensors")
-    return {name: str(root / f"{name}.safetensors") for name in ("structure", "acoustic", "codec", "acoustic_d8")}
+    return {**paths, "acoustic_d8": str(root / "acoustic_d8.safetensors")}
 
 
 @pytest.fixture(scope="session")
