@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from audiodiff.recipe import run_recipe
+from recipe_cli import run_recipe
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs" / "codec"
 

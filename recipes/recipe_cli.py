@@ -1,4 +1,4 @@
-"""What every training recipe shares: its command line, config resolution, and the run itself.
+"""The recipes' shared command line: arguments, config resolution, and the run itself.
 
 A recipe names its config folder and a function building (config, task) from the resolved JSON;
 :func:`run_recipe` parses the arguments, prints and saves the resolved config, and trains.
