@@ -153,7 +153,7 @@ def load_midi(path: str | Path, default_bpm: float = 120.0) -> tuple[Plan, Quant
     except ValueError as exc:
         raise ValueError(f"{path}: {exc}") from None
     qpm = 60e6 / tempo if tempo else default_bpm * meter.quarters_per_beat
-    bpm = round(qpm / meter.quarters_per_beat, 3)
+    bpm = round(qpm / meter.quarters_per_beat, 2)  # MIDI stores whole microseconds per quarter
 
     errors: list[float] = []
 

@@ -1,15 +1,23 @@
 """Shared fixtures: tiny data built by the tests themselves (no network, no GPU)."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import settings
 
 from audiodiff.data.config import DataConfig
 
 # Tests use tiny models: one thread is faster than two fighting over a busy 2-core machine.
 torch.set_num_threads(1)
+
+# Property tests draw the same examples on every run, so CI is reproducible; set
+# HYPOTHESIS_PROFILE=explore to search new examples locally.
+settings.register_profile("ci", derandomize=True)
+settings.register_profile("explore", derandomize=False, max_examples=500)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 def tiny_data_config(**changes) -> DataConfig:
