@@ -440,6 +440,18 @@ def _batch(args: argparse.Namespace) -> int:
     return 1 if errors or missing else 0
 
 
+def _sampler_args(parser: argparse.ArgumentParser, structure: bool = True) -> None:
+    """--steps and --guidance of the acoustic sampler; with ``structure`` also --plan-steps, --no-drums."""
+    parser.add_argument("--steps", type=_positive, default=ACOUSTIC_STEPS,
+                        help=f"acoustic diffusion steps (default {ACOUSTIC_STEPS})")
+    parser.add_argument("--guidance", type=float, default=GUIDANCE,
+                        help=f"acoustic classifier-free guidance scale, 1 = off (default {GUIDANCE:g})")
+    if structure:
+        parser.add_argument("--plan-steps", type=_positive, default=PLAN_STEPS,
+                            help=f"structure diffusion steps (default {PLAN_STEPS})")
+        parser.add_argument("--no-drums", action="store_true", help="leave out the drum track")
+
+
 def _model_args(parser: argparse.ArgumentParser, structure: bool = True) -> None:
     if structure:
         parser.add_argument("--structure", help="structure checkpoint (default: the one shipped with the package)")
@@ -487,13 +499,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("-o", "--output", required=True, help="WAV file to write (24 kHz, 16 bit)")
     gen.add_argument("--seconds", type=float, help="length in seconds, 1..600 (default: the prompt's, else 10)")
     gen.add_argument("--seed", type=int, help="random seed (default: the prompt's, else random and printed)")
-    gen.add_argument("--steps", type=_positive, default=ACOUSTIC_STEPS,
-                     help=f"acoustic diffusion steps (default {ACOUSTIC_STEPS})")
-    gen.add_argument("--plan-steps", type=_positive, default=PLAN_STEPS,
-                     help=f"structure diffusion steps (default {PLAN_STEPS})")
-    gen.add_argument("--guidance", type=float, default=GUIDANCE,
-                     help=f"acoustic classifier-free guidance scale, 1 = off (default {GUIDANCE:g})")
-    gen.add_argument("--no-drums", action="store_true", help="leave out the drum track")
+    _sampler_args(gen)
     gen.add_argument("--plan-out", metavar="FILE.mid", help="also write the plan that was rendered as MIDI")
     gen.add_argument("--plot", metavar="FILE.png", help="also write a PNG: the plan over the mel spectrogram")
     _model_args(gen)
@@ -508,10 +514,7 @@ def build_parser() -> argparse.ArgumentParser:
     ren.add_argument("-o", "--output", required=True, help="WAV file to write (24 kHz, 16 bit)")
     ren.add_argument("--seconds", type=float, help="cut the audio to this length (default: the whole plan + 1 s)")
     ren.add_argument("--seed", type=int, help="random seed (default: random and printed)")
-    ren.add_argument("--steps", type=_positive, default=ACOUSTIC_STEPS,
-                     help=f"acoustic diffusion steps (default {ACOUSTIC_STEPS})")
-    ren.add_argument("--guidance", type=float, default=GUIDANCE,
-                     help=f"classifier-free guidance scale, 1 = off (default {GUIDANCE:g})")
+    _sampler_args(ren, structure=False)
     ren.add_argument("--plot", metavar="FILE.png", help="also write a PNG: the plan over the mel spectrogram")
     _model_args(ren, structure=False)
     ren.add_argument("--force", action="store_true", help="overwrite existing output files")
@@ -536,13 +539,7 @@ def build_parser() -> argparse.ArgumentParser:
     bat.add_argument("--instruments", help="with --grid: e.g. piano,violin,flute (default piano)")
     bat.add_argument("--seeds", type=_positive, help="with --grid: seeds 0..N-1 per combination (default 1)")
     bat.add_argument("--seconds", type=float, help="with --grid: length of each clip (default 10)")
-    bat.add_argument("--steps", type=_positive, default=ACOUSTIC_STEPS,
-                     help=f"acoustic diffusion steps (default {ACOUSTIC_STEPS})")
-    bat.add_argument("--plan-steps", type=_positive, default=PLAN_STEPS,
-                     help=f"structure diffusion steps (default {PLAN_STEPS})")
-    bat.add_argument("--guidance", type=float, default=GUIDANCE,
-                     help=f"acoustic classifier-free guidance scale (default {GUIDANCE:g})")
-    bat.add_argument("--no-drums", action="store_true", help="leave out the drum track")
+    _sampler_args(bat)
     bat.add_argument("--batch-size", type=_positive, default=1, help="rows per forward pass (default 1; more is "
                      "faster on a GPU; results then agree with batch size 1 up to rounding)")
     bat.add_argument("--workers", type=_positive, default=1, help="processes on this machine, each loading the "
