@@ -11,13 +11,9 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from audiodiff.batch import (
-    chunks_of,
-    derived_seed,
-    grid_rows,
-    parse_bpm_range,
-    read_rows,
-)
+from audiodiff.batch.grid import grid_rows, parse_bpm_range
+from audiodiff.batch.rows import derived_seed, read_rows
+from audiodiff.batch.run import chunks_of
 from audiodiff.cli import main
 from audiodiff.midi import load_midi
 from audiodiff.music import ALL_KEYS

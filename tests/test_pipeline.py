@@ -130,13 +130,13 @@ def test_programs_outside_the_corpus_map_to_the_nearest_known(pipeline):
 
 
 def test_cli_defaults_are_the_models_defaults():
-    from audiodiff import cli
     from audiodiff.acoustic import model as acoustic
+    from audiodiff.cli import parser
     from audiodiff.structure import model as structure
 
-    assert (cli.ACOUSTIC_STEPS, cli.GUIDANCE, cli.PLAN_STEPS) == (
+    assert (parser.ACOUSTIC_STEPS, parser.GUIDANCE, parser.PLAN_STEPS) == (
         acoustic.DEFAULT_STEPS, acoustic.DEFAULT_GUIDANCE, structure.DEFAULT_STEPS)
-    assert cli.ACOUSTIC_STEPS <= 32
+    assert parser.ACOUSTIC_STEPS <= 32
 
 
 # -- seams -------------------------------------------------------------------------------------

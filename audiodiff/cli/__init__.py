@@ -1,0 +1,38 @@
+"""The audiodiff command line: the only place that prints or exits.
+
+    audiodiff plan "D minor, 96 bpm, 3/4" -o plan.mid --bars 16 --seed 7
+    audiodiff generate "D minor, 96 bpm, 3/4, violin" -o out.wav --seconds 30 --seed 7 --plan-out out.mid --plot out.png
+    audiodiff render plan.mid -o out.wav --seed 7
+    audiodiff evaluate outputs/ --json scores.json
+    audiodiff batch prompts.csv --out dataset/ --workers 2      (or --grid --bpm 60:180:20 --seeds 2)
+
+Heavy modules (torch, librosa, matplotlib) are imported inside the commands, so ``--help`` is instant.
+Outputs are written under temporary names and moved into place together at the end: an error
+leaves no half-written file, and existing files are kept unless ``--force`` is given.
+
+:mod:`.parser` builds the argument parser; each command lives in its own module (:mod:`.plan`,
+:mod:`.audio` for generate and render, :mod:`.evaluate`, :mod:`.batch`), sharing :mod:`.outputs`
+(checked, staged output files) and :mod:`.messages` (errors and warnings).
+"""
+from __future__ import annotations
+
+import sys
+import warnings
+
+from audiodiff.cli.messages import EXIT_USAGE, CliError
+from audiodiff.cli.parser import build_parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command in ``argv`` (default: the process's arguments); returns the exit status."""
+    args = build_parser().parse_args(argv)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    try:
+        code = args.run(args)
+    except (CliError, ValueError, OSError) as exc:  # OSError: missing files, permissions, a full disk
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return code or 0

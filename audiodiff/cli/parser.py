@@ -1,0 +1,151 @@
+"""The argument parser of the command line: its commands, their options and help texts."""
+from __future__ import annotations
+
+import argparse
+from typing import NoReturn
+
+from audiodiff.cli.audio import cmd_generate, cmd_render
+from audiodiff.cli.batch import cmd_batch
+from audiodiff.cli.evaluate import cmd_evaluate
+from audiodiff.cli.messages import EXIT_USAGE
+from audiodiff.cli.plan import cmd_plan
+
+# The models' sampler defaults (acoustic.model.DEFAULT_STEPS / DEFAULT_GUIDANCE, structure.model.DEFAULT_STEPS),
+# repeated here so that building the parser imports no torch; tests/test_pipeline.py checks they agree.
+ACOUSTIC_STEPS, GUIDANCE, PLAN_STEPS = 24, 2.0, 32
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"want a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"want a whole number >= 1, got {value}")
+    return value
+
+
+def _sampler_args(parser: argparse.ArgumentParser, structure: bool = True) -> None:
+    """--steps and --guidance of the acoustic sampler; with ``structure`` also --plan-steps, --no-drums."""
+    parser.add_argument("--steps", type=_positive, default=ACOUSTIC_STEPS,
+                        help=f"acoustic diffusion steps (default {ACOUSTIC_STEPS})")
+    parser.add_argument("--guidance", type=float, default=GUIDANCE,
+                        help=f"acoustic classifier-free guidance scale, 1 = off (default {GUIDANCE:g})")
+    if structure:
+        parser.add_argument("--plan-steps", type=_positive, default=PLAN_STEPS,
+                            help=f"structure diffusion steps (default {PLAN_STEPS})")
+        parser.add_argument("--no-drums", action="store_true", help="leave out the drum track")
+
+
+def _model_args(parser: argparse.ArgumentParser, structure: bool = True) -> None:
+    if structure:
+        parser.add_argument("--structure", help="structure checkpoint (default: the one shipped with the package)")
+    parser.add_argument("--acoustic", help="acoustic checkpoint (default: the one shipped with the package)")
+    parser.add_argument("--codec", help="codec checkpoint (default: the one shipped with the package)")
+    parser.add_argument("--threads", type=_positive, help="torch CPU threads (default: all cores; 1 is "
+                        "fastest when other jobs keep the cores busy)")
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line ``error: ...`` (exit code 2) like every other error; subcommand
+    parsers inherit it."""
+
+    def error(self, message: str) -> NoReturn:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"error: {self.prog}: {' '.join(message.split())} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of every command; the parsed arguments' ``run`` is the command to call."""
+    parser = _Parser(prog="audiodiff", description="Hierarchical music generation from a "
+                                     "prompt like 'D minor, 96 bpm, 3/4, violin'.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    plan = sub.add_parser("plan", help="write a plan (melody, chords, bass, comping, drums) as MIDI",
+                          description="Write the structure model's plan for a prompt as a MIDI file, "
+                          "without rendering audio.")
+    plan.add_argument("prompt", help="e.g. 'D minor, 96 bpm, 3/4, violin' (key, tempo, meter, instrument, seconds, seed)")
+    plan.add_argument("-o", "--output", required=True, help="MIDI file to write")
+    plan.add_argument("--bars", type=int, help="length in bars (default: from the prompt's seconds, at least 4)")
+    plan.add_argument("--seed", type=int, help="random seed (default: the prompt's, else random and printed)")
+    plan.add_argument("--steps", type=int, default=32, help="diffusion sampling steps (default 32)")
+    plan.add_argument("--no-drums", action="store_true", help="leave out the drum track")
+    plan.add_argument("--from", dest="source", metavar="FILE.mid", help="start from an existing plan/MIDI file")
+    plan.add_argument("--keep-bars", help="with --from: bars to keep, e.g. 1-4,9 (others are regenerated)")
+    plan.add_argument("--extend", type=int, help="with --from: add this many new bars at the end")
+    plan.add_argument("--structure", help="structure checkpoint (default: the one shipped with the package)")
+    plan.add_argument("--force", action="store_true", help="overwrite the output file")
+    plan.set_defaults(run=cmd_plan)
+
+    gen = sub.add_parser("generate", help="prompt -> WAV (plan, then audio)",
+                         description="Generate audio for a prompt: the structure model writes a plan, the "
+                         "acoustic model renders it. Writes the WAV and a sidecar <name>.json (prompt "
+                         "fields, seed, plan) next to it; prints the path, key, tempo, meter, length and seed.")
+    gen.add_argument("prompt", help="e.g. 'D minor, 96 bpm, 3/4, violin' (key, tempo, meter, instrument, "
+                     "seconds, seed)")
+    gen.add_argument("-o", "--output", required=True, help="WAV file to write (24 kHz, 16 bit)")
+    gen.add_argument("--seconds", type=float, help="length in seconds, 1..600 (default: the prompt's, else 10)")
+    gen.add_argument("--seed", type=int, help="random seed (default: the prompt's, else random and printed)")
+    _sampler_args(gen)
+    gen.add_argument("--plan-out", metavar="FILE.mid", help="also write the plan that was rendered as MIDI")
+    gen.add_argument("--plot", metavar="FILE.png", help="also write a PNG: the plan over the mel spectrogram")
+    _model_args(gen)
+    gen.add_argument("--force", action="store_true", help="overwrite existing output files")
+    gen.set_defaults(run=cmd_generate)
+
+    ren = sub.add_parser("render", help="MIDI plan -> WAV",
+                         description="Render a MIDI file (e.g. from 'audiodiff plan', or your own) with the "
+                         "acoustic model. Programs the model was not trained on are mapped to the nearest one "
+                         "it knows, and off-grid notes are quantized to 16ths (both with a warning).")
+    ren.add_argument("plan", help="MIDI file to render")
+    ren.add_argument("-o", "--output", required=True, help="WAV file to write (24 kHz, 16 bit)")
+    ren.add_argument("--seconds", type=float, help="cut the audio to this length (default: the whole plan + 1 s)")
+    ren.add_argument("--seed", type=int, help="random seed (default: random and printed)")
+    _sampler_args(ren, structure=False)
+    ren.add_argument("--plot", metavar="FILE.png", help="also write a PNG: the plan over the mel spectrogram")
+    _model_args(ren, structure=False)
+    ren.add_argument("--force", action="store_true", help="overwrite existing output files")
+    ren.set_defaults(run=cmd_render)
+
+    bat = sub.add_parser("batch", help="many prompts -> WAVs + MIDI + annotations + manifest (a dataset)",
+                         description="Render every row of a CSV/JSONL file of prompts (columns: prompt, or key, "
+                         "bpm, meter, instrument; optional seed, seconds), or a --grid of all 24 keys x tempos x "
+                         "meters x instruments x seeds, into DIR: audio/, midi/, annotations/, manifest.jsonl, "
+                         "manifest.csv, errors.jsonl. Rows without a seed get one derived from their index and "
+                         "content. Bad rows go to errors.jsonl and the rest go on. Exit status 0: all rows "
+                         "written; 1: some rows failed; 2: usage error. Under torchrun each process does "
+                         "its share of the rows (RANK, WORLD_SIZE, LOCAL_RANK).")
+    bat.add_argument("source", nargs="?", metavar="PROMPTS", help="prompts.csv or prompts.jsonl")
+    bat.add_argument("--out", required=True, metavar="DIR", help="output directory (new or empty, or a batch to "
+                     "--resume)")
+    bat.add_argument("--grid", action="store_true", help="render a grid instead of a file: all 24 keys x --bpm x "
+                     "--meters x --instruments x --seeds")
+    bat.add_argument("--bpm", help="with --grid: START:STOP:STEP (stop included), e.g. 60:180:20, or 60,90,120 "
+                     "(default 100)")
+    bat.add_argument("--meters", help="with --grid: e.g. 2/4,3/4,4/4,6/8 (default 4/4)")
+    bat.add_argument("--instruments", help="with --grid: e.g. piano,violin,flute (default piano)")
+    bat.add_argument("--seeds", type=_positive, help="with --grid: seeds 0..N-1 per combination (default 1)")
+    bat.add_argument("--seconds", type=float, help="with --grid: length of each clip (default 10)")
+    _sampler_args(bat)
+    bat.add_argument("--batch-size", type=_positive, default=1, help="rows per forward pass (default 1; more is "
+                     "faster on a GPU; results then agree with batch size 1 up to rounding)")
+    bat.add_argument("--workers", type=_positive, default=1, help="processes on this machine, each loading the "
+                     "models once, with 1 torch thread unless --threads (default 1)")
+    bat.add_argument("--device", help="torch device for the acoustic model and codec (default cpu; under "
+                      "torchrun cuda:LOCAL_RANK when CUDA is available)")
+    _model_args(bat)
+    bat.add_argument("--resume", action="store_true", help="finish a batch in DIR: skip finished rows, redo "
+                     "partial and failed ones")
+    bat.add_argument("--no-progress", action="store_true", help="no progress bar")
+    bat.set_defaults(run=cmd_batch)
+
+    ev = sub.add_parser("evaluate", help="score WAVs against their prompts (key, tempo, plan)",
+                        description="Estimate key and tempo of each clip and compare with its labels (key exact, "
+                        "exact or relative, tempo within 4 %%, tempo bin, bin +-1); where a plan is known, "
+                        "also onset F1 (50 ms) and chroma agreement with it. SOURCE is a directory of WAVs with "
+                        "the sidecar JSONs 'generate' writes, or a JSONL/CSV manifest with columns audio, key, "
+                        "bpm (optional mode, meter, plan; paths relative to the manifest).")
+    ev.add_argument("source", metavar="DIR_OR_MANIFEST", help="directory of WAVs + sidecars, or .jsonl / .csv")
+    ev.add_argument("--json", metavar="FILE.json", help="also write every clip's scores and the summary as JSON")
+    ev.add_argument("--force", action="store_true", help="overwrite the JSON file")
+    ev.set_defaults(run=cmd_evaluate)
+    return parser
