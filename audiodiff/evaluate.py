@@ -64,6 +64,11 @@ def adherence(label_key: Key, label_bpm: float, est_key: Key, est_bpm: float) ->
     )
 
 
+def audio_adherence(audio: np.ndarray, sample_rate: int, key: Key, bpm: float) -> Adherence:
+    """Estimate key and tempo of mono audio [N] and compare them with the labelled ``key`` and ``bpm``."""
+    return adherence(key, bpm, estimate_audio_key(audio, sample_rate), estimate_audio_tempo(audio, sample_rate))
+
+
 def summarize(results: list[Adherence]) -> dict[str, float]:
     """Fraction of clips passing each criterion."""
     if not results:

@@ -23,7 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from audiodiff.evaluate import Adherence, adherence, estimate_audio_key, estimate_audio_tempo, summarize
+from audiodiff.evaluate import (Adherence, adherence, audio_adherence, estimate_audio_key, estimate_audio_tempo,
+                                summarize)
 from audiodiff.faithfulness import Faithfulness, plan_faithfulness
 from audiodiff.music import Key, Meter
 from audiodiff.plan import Plan
@@ -156,6 +157,25 @@ def score_clip(clip: Clip) -> ClipScore:
     est_key, est_bpm = estimate_audio_key(audio, rate), estimate_audio_tempo(audio, rate)
     faith = plan_faithfulness(audio, rate, load_plan(clip.plan)) if clip.plan is not None else None
     return ClipScore(clip, est_key, est_bpm, adherence(clip.key, clip.bpm, est_key, est_bpm), faith)
+
+
+def read_split(data: str | Path, split: str = "test") -> list[dict[str, Any]]:
+    """The rows of a corpus split, ``<data>/<split>.jsonl`` as recipes/prepare_data.py writes it
+    (``audio`` and ``plan`` paths relative to ``data``, ``meter``, ``drums``, ``source``, ...)."""
+    manifest = Path(data) / f"{split}.jsonl"
+    if not manifest.is_file():
+        raise FileNotFoundError(f"{manifest}: no such corpus manifest")
+    return [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
+
+
+def window_adherence(data: str | Path, row: dict[str, Any]) -> Adherence:
+    """How audible a corpus window's labels are: key and tempo estimated from its audio, scored
+    against its plan's key and tempo (``row`` from :func:`read_split`)."""
+    from audiodiff.audio_io import read_audio
+
+    audio, rate = read_audio(Path(data) / row["audio"])
+    plan = load_plan(Path(data) / row["plan"])
+    return audio_adherence(audio, rate, plan.key, plan.bpm)
 
 
 def summary(scores: list[ClipScore]) -> dict[str, Any]:

@@ -6,16 +6,14 @@ windows, scored against their labels. This is the ceiling later models are judge
 from __future__ import annotations
 
 import argparse
-import json
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 from tqdm import tqdm
 
-from audiodiff.evaluate import adherence, estimate_audio_key, estimate_audio_tempo, summarize
-from audiodiff.plan import Plan
+from audiodiff.evaluate import summarize
+from audiodiff.evaluate_clips import read_split, window_adherence
 
 
 def main() -> None:
@@ -26,14 +24,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    rows = [json.loads(line) for line in (args.data / f"{args.split}.jsonl").read_text().splitlines()]
+    rows = read_split(args.data, args.split)
     rng = np.random.default_rng(args.seed)
     chosen = [rows[i] for i in sorted(rng.choice(len(rows), min(args.n, len(rows)), replace=False))]
     groups: dict[str, list] = defaultdict(list)
     for row in tqdm(chosen, desc="estimate"):
-        audio, sr = sf.read(args.data / row["audio"], dtype="float32")
-        plan = Plan.from_dict(json.loads((args.data / row["plan"]).read_text()))
-        result = adherence(plan.key, plan.bpm, estimate_audio_key(audio, sr), estimate_audio_tempo(audio, sr))
+        result = window_adherence(args.data, row)
         for group in ("all", f"meter {row['meter']}", "drums" if row.get("drums") else "no drums",
                       f"source {row['source']}"):
             groups[group].append(result)

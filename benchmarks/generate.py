@@ -1,0 +1,211 @@
+"""End-to-end generation benchmark: speed and peak memory on CPU, and adherence to the prompt.
+
+    python benchmarks/generate.py --data runs/data/cpu                # shipped checkpoints
+    python benchmarks/generate.py --structure S --acoustic A --codec C --data runs/data/tiny --n-prompts 24
+
+Speed: for 10 s and 60 s clips, each in a fresh process (so one length's peak RSS does not hold
+the other's): load the models, generate once (warm-up; the peak RSS is read after it), then time
+--repeats more runs of prompt -> audio array (plan, acoustic sampling, decoding: everything
+`audiodiff generate` does but write the file) and report the median.
+
+Adherence: 24 keys x 10 tempos evenly from 60 to 180 bpm = 240 prompts; prompt (key k, tempo t)
+has meter (k + t) mod 4 of 2/4, 3/4, 4/4, 6/8 (every key and every tempo gets all four) and seed
+10 k + t, its grid index. --n-prompts N takes a fixed random N of them. Key and tempo are
+estimated from each clip with the estimators of `audiodiff evaluate`, beside the same estimators'
+scores on the ground-truth renders of the corpus's test split (--data): the tempo targets are
+relative to them.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import resource
+import statistics
+import sys
+import time
+import warnings
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from audiodiff.acoustic.model import DEFAULT_STEPS
+from audiodiff.audio_io import write_text_atomic, write_wav
+from audiodiff.evaluate import Adherence, audio_adherence, summarize
+from audiodiff.evaluate_clips import read_split, window_adherence
+from audiodiff.music import ALL_KEYS, SUPPORTED_METERS, Meter
+from audiodiff.pipeline import Pipeline
+from audiodiff.prompt import Prompt, parse
+
+# torch's weight_norm deprecation (in every process); librosa on quiet clips: the estimates are still made
+warnings.filterwarnings("ignore", category=FutureWarning)
+warnings.filterwarnings("ignore", category=UserWarning, module="librosa")
+
+SPEED_PROMPT = "D minor, 96 bpm, 3/4, violin, seed 0"
+SPEED_SECONDS = (10.0, 60.0)
+TEMPOS = tuple(round(float(b), 1) for b in np.linspace(60, 180, 10))
+MAX_10S_SECONDS, MAX_60S_RATIO, MAX_RSS_GB = 1.0, 6.5, 1.5
+MIN_KEY_EXACT, MIN_TEMPO_SHARE = 0.90, 0.95  # tempo: share of the ground truth's score
+METRICS = (("key_exact", "key exact"), ("key_relative", "key exact or relative"),
+           ("tempo_within", "tempo within 4 %"), ("tempo_bin", "tempo bin"))
+TEMPO_METRICS = ("tempo_within", "tempo_bin")
+
+
+def measure(checkpoints: dict[str, str | None], seconds: float, steps: int, threads: int,
+            repeats: int) -> tuple[float, list[float], float]:
+    """Run in a fresh process: (load s, times of the timed runs, peak RSS in GB after one generation)."""
+    torch.set_num_threads(threads)
+    start = time.perf_counter()
+    pipeline = Pipeline.load(**checkpoints)
+    load = time.perf_counter() - start
+    prompt = replace(parse(SPEED_PROMPT), seconds=seconds)
+    pipeline.generate([prompt], steps=steps)  # warm-up
+    peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9  # ru_maxrss is in KiB on Linux
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        pipeline.generate([prompt], steps=steps)
+        times.append(time.perf_counter() - start)
+    return load, times, peak_gb
+
+
+def measure_fresh(*args) -> tuple[float, list[float], float]:
+    """:func:`measure` in a freshly spawned Python process."""
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(measure, *args).result()
+
+
+def verdict(ok: bool) -> str:
+    return "pass" if ok else "FAIL"
+
+
+def speed(args: argparse.Namespace, checkpoints: dict[str, str | None]) -> None:
+    """Measure and print speed and peak RSS for each clip length, then the three targets."""
+    rows = {s: measure_fresh(checkpoints, s, args.steps, args.threads, args.repeats) for s in SPEED_SECONDS}
+    median = {s: statistics.median(times) for s, (_, times, _) in rows.items()}
+    print(f"\nspeed: CPU, torch threads {args.threads}, '{SPEED_PROMPT}', {args.steps} acoustic steps, "
+          f"median of {args.repeats} runs after a warm-up, each length in a fresh process")
+    print("| clip | load s | generate s (median) | runs s | peak RSS GB |\n|---|---|---|---|---|")
+    for s, (load, times, rss) in rows.items():
+        print(f"| {s:g} s | {load:.2f} | {median[s]:.2f} | {', '.join(f'{t:.2f}' for t in times)} | {rss:.2f} |")
+    ratio = median[60.0] / median[10.0]
+    rss = max(r[2] for r in rows.values())
+    print("| target | value | result |\n|---|---|---|")
+    ten = median[10.0]
+    print(f"| 10 s clip in <= {MAX_10S_SECONDS:g} s | {ten:.2f} s | {verdict(ten <= MAX_10S_SECONDS)} |")
+    print(f"| 60 s / 10 s time <= {MAX_60S_RATIO:g} | {ratio:.2f} | {verdict(ratio <= MAX_60S_RATIO)} |")
+    print(f"| peak RSS <= {MAX_RSS_GB:g} GB | {rss:.2f} GB | {verdict(rss <= MAX_RSS_GB)} |")
+
+
+def adherence_prompts(n: int, seconds: float) -> list[Prompt]:
+    """A fixed random ``n`` of the 24 keys x 10 tempos grid (see the module docstring), in grid order."""
+    grid = [Prompt(key=key, bpm=bpm, meter=Meter(*SUPPORTED_METERS[(k + t) % len(SUPPORTED_METERS)]),
+                   seconds=seconds, seed=len(TEMPOS) * k + t)
+            for k, key in enumerate(ALL_KEYS) for t, bpm in enumerate(TEMPOS)]
+    return [grid[i] for i in sorted(np.random.default_rng(0).permutation(len(grid))[:n])]
+
+
+def generate_and_score(pipeline: Pipeline, prompts: list[Prompt], args: argparse.Namespace) -> list[Adherence]:
+    """Generate the prompts in batches, estimate key and tempo of each clip; write them to --out if given."""
+    scores = []
+    with tqdm(total=len(prompts), desc="generate") as bar:
+        for i in range(0, len(prompts), args.batch_size):
+            for result in pipeline.generate(prompts[i:i + args.batch_size], steps=args.steps,
+                                            batch_size=args.batch_size):
+                p = result.prompt
+                scores.append(audio_adherence(result.audio, result.sample_rate, p.key, p.bpm))
+                if args.out:
+                    write_wav(args.out / f"{p.seed:03d}.wav", result.audio, result.sample_rate)
+                    sidecar = {"prompt": p.to_text(), "key": p.key.name, "bpm": p.bpm, "meter": p.meter.name,
+                               "seed": p.seed, "plan_data": result.plan.to_dict()}
+                    write_text_atomic(args.out / f"{p.seed:03d}.json", json.dumps(sidecar) + "\n")
+            bar.update(len(prompts[i:i + args.batch_size]))
+    return scores
+
+
+def print_adherence(generated: dict[str, float], truth: dict[str, float] | None) -> None:
+    """The adherence table: generated, ground truth, their ratio (tempo rows), target and result."""
+    truth_head = ["ground truth", "generated / ground truth"] if truth is not None else []
+    head = ["metric", "generated", *truth_head, "target", "result"]
+    print("| " + " | ".join(head) + " |\n|" + "---|" * len(head))
+    for field, label in METRICS:
+        cells = [label, f"{generated[field]:.3f}"]
+        if truth is not None:
+            ratio = generated[field] / truth[field] if truth[field] else float("nan")
+            cells += [f"{truth[field]:.3f}", f"{ratio:.3f}" if field in TEMPO_METRICS else ""]
+        if field == "key_exact":
+            cells += [f">= {MIN_KEY_EXACT:g}", verdict(generated[field] >= MIN_KEY_EXACT)]
+        elif field in TEMPO_METRICS:
+            ok = "needs --data" if truth is None else verdict(generated[field] >= MIN_TEMPO_SHARE * truth[field])
+            cells += [f">= {MIN_TEMPO_SHARE:g} x ground truth", ok]
+        else:
+            cells += ["", ""]
+        print("| " + " | ".join(cells) + " |")
+
+
+def adherence(args: argparse.Namespace, pipeline: Pipeline) -> None:
+    """Generate the prompt grid, score it and the test split's ground truth, print the table."""
+    prompts = adherence_prompts(args.n_prompts, args.seconds)
+    generated = summarize(generate_and_score(pipeline, prompts, args))
+    rows = read_split(args.data, "test") if args.data else []
+    truth = summarize([window_adherence(args.data, row) for row in tqdm(rows, desc="ground truth")]) if rows else None
+    print(f"\nadherence: {len(prompts)} prompts of the 24 keys x {len(TEMPOS)} tempos ({TEMPOS[0]:g}-{TEMPOS[-1]:g} "
+          f"bpm) grid, meters {', '.join(Meter(*m).name for m in SUPPORTED_METERS)}, {args.seconds:g} s each, "
+          f"{args.steps} acoustic steps, batch size {args.batch_size}")
+    print("seeds: " + ", ".join(str(p.seed) for p in prompts))
+    print(f"ground truth: {len(rows)} test windows of {args.data}" if rows
+          else "ground truth: the column needs --data (a corpus folder with test.jsonl)")
+    print_adherence(generated, truth)
+    if args.out:
+        print(f"clips and sidecars in {args.out} (score them again: audiodiff evaluate {args.out})")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    for name in ("structure", "acoustic", "codec"):
+        parser.add_argument(f"--{name}", help=f"{name} checkpoint (default: the shipped one)")
+    parser.add_argument("--data", type=Path, help="corpus folder with test.jsonl (the ground-truth column)")
+    parser.add_argument("--n-prompts", type=int, default=240, help="prompts of the 240-prompt grid (default all)")
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of each adherence clip (default 10)")
+    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS, help=f"acoustic steps (default {DEFAULT_STEPS})")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    parser.add_argument("--batch-size", type=int, default=8, help="adherence prompts per forward pass (default 8)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per clip length (default 3)")
+    parser.add_argument("--out", type=Path, help="also write the adherence clips (WAV + sidecar JSON) here")
+    only = parser.add_mutually_exclusive_group()
+    only.add_argument("--speed-only", action="store_true")
+    only.add_argument("--adherence-only", action="store_true")
+    args = parser.parse_args()
+    if min(args.steps, args.threads, args.batch_size, args.repeats) < 1:
+        parser.error("--steps, --threads, --batch-size and --repeats must be >= 1")
+    if not 1 <= args.n_prompts <= len(ALL_KEYS) * len(TEMPOS):
+        parser.error(f"--n-prompts must be 1..{len(ALL_KEYS) * len(TEMPOS)}")
+    if args.data and not (args.data / "test.jsonl").is_file():
+        parser.error(f"{args.data / 'test.jsonl'}: no such file (--data wants a corpus folder)")
+
+    torch.set_num_threads(args.threads)
+    checkpoints = {name: getattr(args, name) for name in ("structure", "acoustic", "codec")}
+    try:  # here first, so that bad or missing checkpoints fail in one line before anything runs
+        pipeline = Pipeline.load(**checkpoints)
+    except (OSError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    for note in pipeline.notes:
+        print(f"note: {note}", file=sys.stderr)
+    print("checkpoints: " + ", ".join(f"{name} {path or 'shipped'}" for name, path in checkpoints.items()))
+    if not args.adherence_only:
+        speed(args, checkpoints)
+    if not args.speed_only:
+        if args.out:
+            args.out.mkdir(parents=True, exist_ok=True)
+        adherence(args, pipeline)
+    print(f"\nthis run: {' '.join([sys.executable, *sys.argv])}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
