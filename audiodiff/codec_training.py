@@ -1,7 +1,7 @@
 """Codec training task for :func:`audiodiff.training.train`: losses, quantizer dropout, export.
 
 Losses (weights in :class:`CodecLossConfig`): L1 on the waveform, multi-scale mel (L1 on linear
-and log magnitudes), RVQ commitment and, when ``adversarial``, encodec's multi-scale STFT
+and log magnitudes), a relative complex-STFT loss that sees phase, RVQ commitment and, when ``adversarial``, encodec's multi-scale STFT
 discriminator with hinge + relative feature-matching losses. Each step picks one bandwidth for
 the whole batch (1.5 / 3 / 6 kbps) or, with probability ``unquantized_prob``, no quantizer, because
 at inference the decoder also decodes the continuous latents the diffusion model predicts.
@@ -35,6 +35,8 @@ class CodecLossConfig:
     commit_weight: float = 1.0
     mel_n_ffts: tuple[int, ...] = (512, 1024, 2048)  # hop = n_fft / 4
     n_mels: int = 64
+    stft_weight: float = 0.0  # relative complex-STFT loss (phase-aware), see ComplexSTFTLoss
+    stft_n_ffts: tuple[int, ...] = (128, 256, 512, 1024)  # hop = n_fft / 4
     unquantized_prob: float = 0.25  # share of steps that decode continuous latents
     adversarial: bool = False
     disc_filters: int = 32
@@ -43,6 +45,7 @@ class CodecLossConfig:
 
     def __post_init__(self) -> None:
         self.mel_n_ffts = tuple(int(n) for n in self.mel_n_ffts)
+        self.stft_n_ffts = tuple(int(n) for n in self.stft_n_ffts)
         if not 0.0 <= self.unquantized_prob <= 1.0:
             raise ValueError(f"unquantized_prob must be in [0, 1], got {self.unquantized_prob}")
 
@@ -100,6 +103,29 @@ class MultiScaleMelLoss(nn.Module):
         return total / len(self.specs)
 
 
+class ComplexSTFTLoss(nn.Module):
+    """Mean over STFT sizes of ``sum |S(recon) - S(target)| / sum |S(target)|`` on complex STFTs.
+
+    Unlike magnitude losses it sees phase, at the short time scales where a waveform L1 gives
+    almost no gradient once the phase is wrong; being relative, its size does not grow with n_fft.
+    """
+
+    def __init__(self, n_ffts: tuple[int, ...]) -> None:
+        super().__init__()
+        self.n_ffts = tuple(n_ffts)
+        for n in self.n_ffts:
+            self.register_buffer(f"window_{n}", torch.hann_window(n), persistent=False)
+
+    def forward(self, recon: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        total = recon.new_zeros(())
+        for n in self.n_ffts:
+            window = getattr(self, f"window_{n}")
+            a, b = (torch.stft(x.flatten(0, 1), n, hop_length=n // 4, window=window, return_complex=True)
+                    for x in (recon, target))
+            total = total + (a - b).abs().sum() / b.abs().sum().clamp_min(1e-8)
+        return total / len(self.n_ffts)
+
+
 class CodecTrainModel(nn.Module):
     """The codec plus, for adversarial training, the discriminator (one module so DDP syncs both).
 
@@ -141,6 +167,7 @@ class CodecTask:
         self.dataset = AudioWindowDataset(data_root, "train", seconds=config.segment_seconds,
                                           sample_rate=config.codec.sample_rate, seed=config.train.seed)
         self.mel = MultiScaleMelLoss(config.codec.sample_rate, config.loss.mel_n_ffts, config.loss.n_mels)
+        self.stft = ComplexSTFTLoss(config.loss.stft_n_ffts)
 
     def build_model(self) -> CodecTrainModel:
         return CodecTrainModel(self.config.codec, self.config.loss)
@@ -161,6 +188,10 @@ class CodecTask:
         mel = self.mel.to(batch.device)(recon, batch)
         total = weights.l1_weight * l1 + weights.mel_weight * mel + weights.commit_weight * out["commit"]
         logs = {"l1": l1.item(), "mel": mel.item(), "commit": out["commit"].item()}
+        if weights.stft_weight:
+            stft = self.stft.to(batch.device)(recon, batch)
+            total = total + weights.stft_weight * stft
+            logs["stft"] = stft.item()
         if "fake_logits" in out:
             adv = sum(torch.relu(1 - logit).mean() for logit in out["fake_logits"]) / len(out["fake_logits"])
             feat = _feature_matching(out["fake_feats"], out["real_feats"])

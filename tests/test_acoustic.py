@@ -11,7 +11,7 @@ import soundfile as sf
 import torch
 from torch.utils.data import default_collate
 
-from audiodiff.acoustic.data import LatentWindows, encode_corpus_latents, read_latent_index
+from audiodiff.acoustic.data import LatentWindows, codec_fingerprint, encode_corpus_latents, read_latent_index
 from audiodiff.acoustic.features import (
     NULL_PROGRAM, NUM_FEATURES, NUM_PITCHES, NUM_SLOTS, PITCH_LOW, SLOT_CHANNELS, plan_features, plan_frames,
 )
@@ -121,6 +121,20 @@ def corpus(tmp_path_factory) -> tuple[Path, Path]:
     torch.manual_seed(0)
     codec_path = save_codec(Codec(CodecConfig.preset("tiny")), root / "codec.safetensors")
     return root, codec_path
+
+
+def test_codec_fingerprint_names_the_latents_not_the_decoder():
+    torch.manual_seed(0)
+    codec = Codec(CodecConfig.preset("tiny"))
+    before = codec_fingerprint(codec)
+    with torch.no_grad():
+        next(codec.decoder.parameters()).add_(1.0)  # a decoder-only fine-tune keeps the latents
+        assert codec_fingerprint(codec) == before
+        next(codec.encoder.parameters()).add_(1.0)
+        assert codec_fingerprint(codec) != before
+        changed = codec_fingerprint(codec)
+        codec.set_latent_scale(2.0)
+        assert codec_fingerprint(codec) != changed
 
 
 def test_latent_cache_is_built_once_and_reused(corpus, tmp_path, monkeypatch):

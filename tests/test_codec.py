@@ -21,6 +21,7 @@ from audiodiff.codec import (
     measure_latent_scale,
     save_codec,
 )
+from audiodiff.codec_training import ComplexSTFTLoss, MultiScaleMelLoss
 from audiodiff.data.audio_windows import AudioWindowDataset
 
 SR = 24000
@@ -256,3 +257,17 @@ def test_crops_from_the_prepared_corpus(tiny_corpus):
     crops = torch.stack([data[i] for i in range(min(4, len(data)))])
     assert crops.shape[1:] == (1, SR)
     assert crops.abs().max() > 0  # rendered music, not silence
+
+
+def test_complex_stft_loss_sees_phase_that_mel_loss_does_not():
+    t = torch.arange(SR // 2) / SR
+    target = (0.3 * torch.sin(2 * math.pi * 440 * t))[None, None]
+    shifted = (0.3 * torch.cos(2 * math.pi * 440 * t))[None, None]  # same spectrum, phase + 90 degrees
+    mel = MultiScaleMelLoss(SR, (512, 1024), 32)
+    stft = ComplexSTFTLoss((256, 512))
+    halved = 0.5 * target
+    assert stft(target, target).item() == 0.0
+    # the mel loss finds the phase shift far smaller than halving the level; the STFT loss, larger
+    assert mel(shifted, target).item() < 0.5 * mel(halved, target).item()
+    assert stft(shifted, target).item() == pytest.approx(math.sqrt(2), rel=0.02)  # |e^{i pi/2} - 1|
+    assert stft(halved, target).item() == pytest.approx(0.5, abs=0.01)  # relative: no n_fft scale

@@ -31,9 +31,15 @@ from audiodiff.plan import Plan
 
 
 def codec_fingerprint(codec: Codec) -> str:
-    """16 hex digits of a SHA-256 over the codec's config and weights: which latents a cache holds."""
+    """16 hex digits of a SHA-256 over the codec's config, encoder weights and latent scale.
+
+    It names the latents a codec makes (what a cache holds and an acoustic model learned): the
+    decoder and quantizer are left out, so a codec whose decoder alone was fine-tuned keeps it.
+    """
     digest = hashlib.sha256(json.dumps(codec.config.to_dict(), sort_keys=True).encode())
     for name, tensor in sorted(codec.state_dict().items()):
+        if not (name.startswith("encoder.") or name == "latent_scale"):
+            continue
         digest.update(name.encode())
         digest.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
     return digest.hexdigest()[:16]
@@ -59,12 +65,12 @@ def read_latent_index(cache_path: str | os.PathLike) -> dict | None:
 
 @torch.no_grad()
 def encode_corpus_latents(codec: Codec, data_root: str | os.PathLike, split: str,
-                          cache_path: str | os.PathLike, *, batch_size: int = 8) -> Path:
+                          cache_path: str | os.PathLike, *, batch_size: int = 8, progress: bool = False) -> Path:
     """Encode every window of ``<data_root>/<split>.jsonl`` with ``codec`` into ``cache_path``.
 
     A cache whose index names the same codec (fingerprint) and the same windows is reused as it
     is; otherwise it is rebuilt. Windows have ``ceil(num_samples / hop)`` frames each. Returns
-    the cache path.
+    the cache path. ``progress`` shows a progress bar on stderr.
     """
     cache_path = Path(cache_path)
     windows = read_windows(data_root, split)
@@ -84,7 +90,10 @@ def encode_corpus_latents(codec: Codec, data_root: str | os.PathLike, split: str
         store = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float16,
                                           shape=(int(offsets[-1]), codec.latent_dim))
         device = codec.latent_scale.device
-        for first in range(0, len(windows), batch_size):
+        from tqdm import tqdm
+
+        for first in tqdm(range(0, len(windows), batch_size), desc=f"encode {split} latents", unit="batch",
+                          disable=not progress):
             indices = range(first, min(first + batch_size, len(windows)))
             wav = torch.stack([audio[i] for i in indices]).to(device)  # [B, 1, longest]
             latents = codec.encode(wav).float().cpu().numpy()  # [B, D, T]

@@ -68,7 +68,8 @@ class AcousticTask:
         self.codec_sha = codec_fingerprint(codec)
         self.config = replace(config, model=config.model.for_codec(codec.latent_dim, codec.frame_rate))
         cache_dir = Path(config.latent_cache_dir) if config.latent_cache_dir else Path(data_root) / "latents"
-        cache = encode_corpus_latents(codec, data_root, "train", cache_dir / f"train_{self.codec_sha}.npy")
+        cache = encode_corpus_latents(codec, data_root, "train", cache_dir / f"train_{self.codec_sha}.npy",
+                                      progress=os.environ.get("RANK", "0") == "0")
         model = self.config.model
         self.dataset = LatentWindows(data_root, "train", cache, window_frames=model.window_frames,
                                      context_frames=model.context_frames,
