@@ -7,30 +7,33 @@ Exact resume: ``<out_dir>/train_state.pt`` holds the model, EMA, optimizer, step
 and every rank's torch/numpy/python RNG state. Data order is a pure function of (seed, epoch) and
 the learning rate a pure function of the step, so a run stopped at step k and resumed produces
 the same losses as one that never stopped (same hardware, same number of processes).
+
+The pieces live in :mod:`audiodiff.distributed` (process group, collectives), :mod:`audiodiff.train_data`
+(sharded data order) and :mod:`audiodiff.train_state` (the state file and RNG states).
 """
 from __future__ import annotations
 
 import json
-import math
-import os
-import random
 import signal
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Protocol
+from typing import Any, Protocol
 
-import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, Sampler
-from audiodiff.configs import check_keys, to_json_dict
+from torch.utils.data import DataLoader, Dataset
 
-STATE_NAME = "train_state.pt"
+from audiodiff.configs import check_keys, to_json_dict
+from audiodiff.distributed import DistContext, all_gather_object, all_reduce, barrier, process_group, wrap_model
+from audiodiff.train_data import ShardSampler, batches_per_epoch, epoch_loader, to_device
+from audiodiff.train_state import STATE_NAME, read_state, rng_state, seed_everything, set_rng_state, write_state
+
+__all__ = ["LOG_NAME", "STATE_NAME", "ShardSampler", "Task", "TrainConfig", "TrainSummary", "train"]
+
 LOG_NAME = "log.jsonl"
-_STATE_VERSION = 1
 
 
 @dataclass
@@ -111,36 +114,6 @@ class TrainSummary:
     export_path: Path | None  # set on rank 0
 
 
-@dataclass
-class _Context:
-    rank: int
-    world: int
-    device: torch.device
-    owns_group: bool
-
-
-class ShardSampler(Sampler[int]):
-    """This rank's indices for one epoch: a permutation seeded by (seed, epoch), cut into shards.
-
-    The permutation is padded by wrap-around to a multiple of ``world`` so every rank gets the same
-    number of whole batches; ``skip_batches`` resumes mid-epoch.
-    """
-
-    def __init__(self, size: int, *, batch_size: int, rank: int, world: int, seed: int, epoch: int,
-                 skip_batches: int = 0) -> None:
-        per_rank = math.ceil(size / world)
-        order = np.random.default_rng([seed, epoch]).permutation(size)
-        order = np.resize(order, per_rank * world)  # wraps around
-        self.batches_per_epoch = per_rank // batch_size
-        self.indices = order[rank::world][skip_batches * batch_size: self.batches_per_epoch * batch_size]
-
-    def __iter__(self) -> Iterator[int]:
-        return iter(self.indices.tolist())
-
-    def __len__(self) -> int:
-        return len(self.indices)
-
-
 def train(task: Task, config: TrainConfig) -> TrainSummary:
     """Train ``task`` until ``max_steps``, ``max_minutes`` or SIGINT/SIGTERM, then save and export.
 
@@ -149,24 +122,20 @@ def train(task: Task, config: TrainConfig) -> TrainSummary:
     ``<out_dir>/train_state.pt`` every ``ckpt_every`` steps and on stop, appends averaged losses to
     ``<out_dir>/log.jsonl`` every ``log_every`` steps, and exports the EMA model at the end.
     """
-    ctx = _setup_distributed(config.device)
-    try:
+    with process_group(config.device) as ctx:
         return _Run(task, config, ctx).run()
-    finally:
-        if ctx.owns_group:
-            dist.destroy_process_group()
 
 
 class _Run:
     """State of one invocation of :func:`train` (kept in one place so saving and resuming match)."""
 
-    def __init__(self, task: Task, config: TrainConfig, ctx: _Context) -> None:
+    def __init__(self, task: Task, config: TrainConfig, ctx: DistContext) -> None:
         self.task, self.config, self.ctx = task, config, ctx
         self.out_dir = Path(config.out_dir)
         self.state_path = self.out_dir / STATE_NAME
         if ctx.rank == 0:
             self.out_dir.mkdir(parents=True, exist_ok=True)
-        _barrier(ctx)
+        barrier(ctx)
         resuming = self.state_path.exists()
         if resuming and not config.resume:
             raise ValueError(f"{self.state_path} exists; resume it, or choose another out_dir")
@@ -189,15 +158,12 @@ class _Run:
         if resuming:
             self._load_state()
         else:
-            _seed_everything(config.seed * 1000 + ctx.rank)
-        self.train_model: nn.Module = self.model
-        if ctx.world > 1:
-            ids = [ctx.device.index] if ctx.device.type == "cuda" else None
-            self.train_model = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+            seed_everything(config.seed * 1000 + ctx.rank)
+        self.train_model = wrap_model(self.model, ctx)
 
     def run(self) -> TrainSummary:
         config, ctx = self.config, self.ctx
-        steps_per_epoch = self._sampler().batches_per_epoch
+        steps_per_epoch = batches_per_epoch(len(self.task.dataset), batch_size=config.batch_size, world=ctx.world)
         if steps_per_epoch == 0:
             raise ValueError(
                 f"dataset of {len(self.task.dataset)} items is too small for batch_size {config.batch_size}"
@@ -237,26 +203,14 @@ class _Run:
             metadata = {"steps": self.step, "epochs": self.step / steps_per_epoch, "losses": self.last_losses,
                         "world_size": ctx.world, "train_config": config.to_dict()}
             export_path = self.task.export(self.ema, self.out_dir, metadata)
-        _barrier(ctx)
+        barrier(ctx)
         return TrainSummary(step=self.step, epoch=self.epoch, seconds=time.monotonic() - start,
                             stop_reason=reason, losses=dict(self.last_losses),
                             state_path=self.state_path, export_path=export_path)
 
-    def _sampler(self) -> ShardSampler:
-        return ShardSampler(len(self.task.dataset), batch_size=self.config.batch_size, rank=self.ctx.rank,
-                            world=self.ctx.world, seed=self.config.seed, epoch=self.epoch,
-                            skip_batches=self.batch_in_epoch)
-
     def _loader(self) -> DataLoader:
-        set_epoch = getattr(self.task.dataset, "set_epoch", None)
-        if set_epoch is not None:
-            set_epoch(self.epoch)
-        # The loader draws worker seeds from its own generator, so global RNG streams (which the
-        # loss may use) do not depend on where an epoch's iteration started.
-        generator = torch.Generator().manual_seed(self.config.seed * 1000 + self.epoch)
-        return DataLoader(self.task.dataset, batch_size=self.config.batch_size, sampler=self._sampler(),
-                          num_workers=self.config.num_workers, drop_last=True, generator=generator,
-                          pin_memory=self.ctx.device.type == "cuda")
+        return epoch_loader(self.task.dataset, self.ctx, batch_size=self.config.batch_size, seed=self.config.seed,
+                            epoch=self.epoch, skip_batches=self.batch_in_epoch, num_workers=self.config.num_workers)
 
     def _train_step(self, batch: Any) -> None:
         config = self.config
@@ -264,7 +218,7 @@ class _Run:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         self.model.train()
-        loss, logs = self.task.loss(self.train_model, _to_device(batch, self.ctx.device), self.step)
+        loss, logs = self.task.loss(self.train_model, to_device(batch, self.ctx.device), self.step)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         values = {"loss": loss.item(), **logs, "lr": lr}
@@ -291,10 +245,7 @@ class _Run:
     def _log(self, start: float) -> None:
         keys = sorted(self.window)
         sums = torch.tensor([self.window[k] for k in keys], dtype=torch.float64)
-        if self.ctx.world > 1:
-            sums = sums.to(self.ctx.device)
-            dist.all_reduce(sums)
-            sums = sums.cpu() / self.ctx.world
+        sums = all_reduce(self.ctx, sums) / self.ctx.world  # mean over ranks
         self.last_losses = {k: float(v) / self.window_steps for k, v in zip(keys, sums)}
         if self.ctx.rank == 0:
             line = {"step": self.step, "epoch": self.epoch, "seconds": round(self._elapsed(start), 3),
@@ -311,48 +262,27 @@ class _Run:
         config = self.config
         minutes_up = config.max_minutes is not None and time.monotonic() - start >= 60 * config.max_minutes
         flags = torch.tensor([signalled, minutes_up, self.step >= config.max_steps], dtype=torch.int32)
-        if self.ctx.world > 1:
-            flags = flags.to(self.ctx.device)
-            dist.all_reduce(flags, op=dist.ReduceOp.MAX)
+        flags = all_reduce(self.ctx, flags, op=dist.ReduceOp.MAX)
         for flag, reason in zip(flags.tolist(), ("signal", "max_minutes", "max_steps")):
             if flag:
                 return reason
         return None
 
     def _save_state(self, start: float) -> None:
-        rng = _rng_state()
-        if self.ctx.world > 1:
-            gathered: list[Any] = [None] * self.ctx.world
-            dist.all_gather_object(gathered, rng)
-        else:
-            gathered = [rng]
+        gathered = all_gather_object(self.ctx, rng_state())
         if self.ctx.rank != 0:
             return
-        state = {
-            "version": _STATE_VERSION, "step": self.step, "epoch": self.epoch,
-            "batch_in_epoch": self.batch_in_epoch, "model": self.model.state_dict(),
-            "ema": self.ema.state_dict(), "optimizer": self.optimizer.state_dict(), "rng": gathered,
+        write_state(self.state_path, {
+            "step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
+            "model": self.model.state_dict(), "ema": self.ema.state_dict(),
+            "optimizer": self.optimizer.state_dict(), "rng": gathered,
             "window": dict(self.window), "window_steps": self.window_steps,
             "last_losses": dict(self.last_losses), "elapsed": self._elapsed(start),
             "config": self.config.to_dict(),
-        }
-        tmp = self.state_path.with_name(f".{STATE_NAME}.{os.getpid()}.tmp")
-        try:
-            torch.save(state, tmp)
-            os.replace(tmp, self.state_path)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
+        })
 
     def _load_state(self) -> None:
-        try:
-            state = torch.load(self.state_path, map_location="cpu", weights_only=True)
-        except Exception as err:  # zip/pickle errors of many types: all mean "unusable file"
-            raise ValueError(f"{self.state_path}: unreadable training state ({type(err).__name__}: {err});"
-                             " delete it to start over") from None
-        if state.get("version") != _STATE_VERSION:
-            raise ValueError(f"{self.state_path}: training state version {state.get('version')!r},"
-                             f" expected {_STATE_VERSION}")
+        state = read_state(self.state_path)
         self.model.load_state_dict(state["model"])
         self.ema.load_state_dict(state["ema"])
         self.optimizer.load_state_dict(state["optimizer"])
@@ -360,9 +290,9 @@ class _Run:
         self.window, self.window_steps = dict(state["window"]), state["window_steps"]
         self.last_losses, self.elapsed_before = dict(state["last_losses"]), state["elapsed"]
         if len(state["rng"]) == self.ctx.world:
-            _set_rng_state(state["rng"][self.ctx.rank])
+            set_rng_state(state["rng"][self.ctx.rank])
         else:  # the number of processes changed: no state to continue, so start fresh streams
-            _seed_everything(self.config.seed * 1000 + self.ctx.rank + 7919 * self.step)
+            seed_everything(self.config.seed * 1000 + self.ctx.rank + 7919 * self.step)
 
 
 class _SignalFlag:
@@ -386,63 +316,3 @@ class _SignalFlag:
     def __exit__(self, *exc: Any) -> None:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
-
-
-def _setup_distributed(device_name: str) -> _Context:
-    """Join the torchrun process group when WORLD_SIZE > 1 and pick this rank's device."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    local_rank = int(os.environ.get("LOCAL_RANK", os.environ.get("RANK", "0")))
-    use_cuda = device_name == "cuda" or (device_name == "auto" and torch.cuda.is_available())
-    device = torch.device("cuda", local_rank % max(1, torch.cuda.device_count())) if use_cuda else torch.device("cpu")
-    if use_cuda:
-        torch.cuda.set_device(device)
-    owns_group = False
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if use_cuda else "gloo")
-        owns_group = True
-    if dist.is_initialized():
-        return _Context(dist.get_rank(), dist.get_world_size(), device, owns_group)
-    return _Context(0, 1, device, owns_group)
-
-
-def _barrier(ctx: _Context) -> None:
-    if ctx.world > 1:
-        dist.barrier()
-
-
-def _to_device(batch: Any, device: torch.device) -> Any:
-    if isinstance(batch, torch.Tensor):
-        return batch.to(device, non_blocking=True)
-    if isinstance(batch, dict):
-        return {k: _to_device(v, device) for k, v in batch.items()}
-    if isinstance(batch, (list, tuple)):
-        return type(batch)(_to_device(v, device) for v in batch)
-    return batch
-
-
-def _seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def _rng_state() -> dict[str, Any]:
-    """RNG states in a form ``torch.load(weights_only=True)`` accepts (no numpy arrays)."""
-    name, keys, pos, has_gauss, cached = np.random.get_state()
-    state = {
-        "torch": torch.get_rng_state(),
-        "numpy": (name, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)),
-        "python": random.getstate(),
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    name, keys, pos, has_gauss, cached = state["numpy"]
-    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
-    random.setstate(state["python"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])

@@ -16,7 +16,8 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from audiodiff.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from audiodiff.training import STATE_NAME, ShardSampler, TrainConfig, train
+from audiodiff.train_data import ShardSampler
+from audiodiff.training import STATE_NAME, TrainConfig, train
 
 
 class ToyData(Dataset):
