@@ -60,10 +60,15 @@ class CodecTrainingConfig:
     segment_seconds: float = 1.0  # training crop length
     stats_items: int = 64  # crops encoded to measure the exported latent scale
     export_dtype: str = "float32"  # storage dtype of the exported weights
+    # train the decoder (and codebooks) only: the encoder, its latent scale and so its latents stay
+    # those of --init-from, and acoustic models trained on them stay valid
+    decoder_only: bool = False
 
     def __post_init__(self) -> None:
         if self.export_dtype not in _EXPORT_DTYPES:
             raise ValueError(f"export_dtype must be one of {', '.join(_EXPORT_DTYPES)}, got {self.export_dtype!r}")
+        if self.decoder_only and not self.train.init_from:
+            raise ValueError("decoder_only fine-tunes a trained codec: give it --init-from")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CodecTrainingConfig:
@@ -80,7 +85,7 @@ class CodecTrainingConfig:
         loss = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self.loss).items()}
         return {"codec": self.codec.to_dict(), "loss": loss, "train": self.train.to_dict(),
                 "segment_seconds": self.segment_seconds, "stats_items": self.stats_items,
-                "export_dtype": self.export_dtype}
+                "export_dtype": self.export_dtype, "decoder_only": self.decoder_only}
 
 
 class MultiScaleMelLoss(nn.Module):
@@ -170,7 +175,10 @@ class CodecTask:
         self.stft = ComplexSTFTLoss(config.loss.stft_n_ffts)
 
     def build_model(self) -> CodecTrainModel:
-        return CodecTrainModel(self.config.codec, self.config.loss)
+        model = CodecTrainModel(self.config.codec, self.config.loss)
+        if self.config.decoder_only:
+            model.codec.encoder.requires_grad_(False)
+        return model
 
     def bandwidth_for(self, step: int) -> float | None:
         """Quantizer dropout: this step's bandwidth (kbps) or None; the same on every rank."""
@@ -203,13 +211,15 @@ class CodecTask:
 
     @torch.no_grad()
     def export(self, ema_model: nn.Module, out_dir: Path, metadata: dict[str, Any]) -> Path:
-        """Measure the latent scale on training crops and write ``<out_dir>/codec.safetensors``."""
+        """Write ``<out_dir>/codec.safetensors``; unless ``decoder_only``, measure the latent scale
+        on training crops first."""
         codec = ema_model.codec.eval()
-        self.dataset.set_epoch(0)
-        items = [self.dataset[i] for i in range(min(self.config.stats_items, len(self.dataset)))]
-        size = self.config.train.batch_size
-        batches = [torch.stack(items[i: i + size]) for i in range(0, len(items), size)]
-        codec.set_latent_scale(measure_latent_scale(codec, batches))
+        if not self.config.decoder_only:
+            self.dataset.set_epoch(0)
+            items = [self.dataset[i] for i in range(min(self.config.stats_items, len(self.dataset)))]
+            size = self.config.train.batch_size
+            batches = [torch.stack(items[i: i + size]) for i in range(0, len(items), size)]
+            codec.set_latent_scale(measure_latent_scale(codec, batches))
         metadata = {**metadata, "latent_scale": float(codec.latent_scale), "recipe": self.config.to_dict()}
         return save_codec(codec, Path(out_dir) / EXPORT_NAME, metadata=metadata,
                           dtype=_EXPORT_DTYPES[self.config.export_dtype])

@@ -21,6 +21,7 @@ from audiodiff.codec import (
     measure_latent_scale,
     save_codec,
 )
+from audiodiff.acoustic.data import codec_fingerprint
 from audiodiff.codec_training import ComplexSTFTLoss, MultiScaleMelLoss
 from audiodiff.data.audio_windows import AudioWindowDataset
 
@@ -217,6 +218,11 @@ def test_recipe_configs_resolve():
         assert CodecTrainingConfig.from_dict(config.to_dict()) == config
     with pytest.raises(ValueError, match="unknown loss keys"):
         CodecTrainingConfig.from_dict({"loss": {"mel_weigth": 1.0}})
+    decoder = json.loads((folder / "cpu_decoder.json").read_text())
+    with pytest.raises(ValueError, match="--init-from"):
+        CodecTrainingConfig.from_dict(decoder)
+    decoder["train"]["init_from"] = "codec.safetensors"
+    assert CodecTrainingConfig.from_dict(decoder).decoder_only
 
 
 def test_codec_task_trains_exports_and_fine_tunes(tmp_path):
@@ -245,6 +251,15 @@ def test_codec_task_trains_exports_and_fine_tunes(tmp_path):
 
     tuned_config = config("tuned", max_steps=1, init_from=str(summary.export_path))
     assert train(CodecTask(tuned_config, root), tuned_config.train).step == 1
+
+    decoder_config = config("decoder", max_steps=2, init_from=str(summary.export_path))
+    decoder_config.decoder_only = True
+    tuned = load_codec(train(CodecTask(decoder_config, root), decoder_config.train).export_path)
+    assert codec_fingerprint(tuned) == codec_fingerprint(codec)  # same encoder, scale: same latents
+    assert not torch.equal(tuned.decoder.state_dict()["model.0.conv.conv.bias"],
+                           codec.decoder.state_dict()["model.0.conv.conv.bias"])
+    with pytest.raises(ValueError, match="decoder_only .* --init-from"):
+        CodecTrainingConfig.from_dict({"decoder_only": True})
     wrong = config("wrong", init_from=str(summary.export_path))
     wrong.codec = replace(wrong.codec, dimension=8)
     with pytest.raises(ValueError, match="codec architecture differs.*dimension=16 \\(recipe: 8\\)"):
