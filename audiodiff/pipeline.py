@@ -41,6 +41,7 @@ from audiodiff.structure.model import DEFAULT_STEPS as DEFAULT_PLAN_STEPS
 from audiodiff.structure.model import MAX_BARS_GENERATED, StructureModel
 
 FADE_SECONDS = 0.05  # fade-out where the audio is cut, so the cut does not click
+DECODER_MARGIN_FRAMES = 8  # latent frames rendered past a requested length: the decoder sees ahead
 # The GM programs the corpus was rendered with: the only timbres the acoustic model has heard.
 SUPPORTED_PROGRAMS = tuple(sorted(set(MELODY_PROGRAMS + BASS_PROGRAMS + COMP_PROGRAMS + ENSEMBLE_PROGRAMS)))
 
@@ -206,12 +207,14 @@ class Pipeline:
         seeds = [resolve_seed(s) for s in seeds]
         seconds = list(seconds) if seconds is not None else [None] * len(plans)
         plans = [map_programs(p if s is None else crop_to_seconds(p, s))[0] for p, s in zip(plans, seconds)]
-        frames = [self.acoustic.num_frames(p) for p in plans]
+        frames = [self.acoustic.num_frames(p) if s is None else
+                  min(self.acoustic.num_frames(p), math.ceil(s * self.acoustic.frame_rate) + DECODER_MARGIN_FRAMES)
+                  for p, s in zip(plans, seconds)]
         order = sorted(range(len(plans)), key=lambda i: frames[i])  # similar lengths share a batch
         out: list[Result | None] = [None] * len(plans)
         for chunk in _chunks(order, batch_size):
             latents = self.acoustic.generate([plans[i] for i in chunk], [acoustic_seed(seeds[i]) for i in chunk],
-                                             steps=steps, guidance=guidance)
+                                             steps=steps, guidance=guidance, frames=[frames[i] for i in chunk])
             for row, i in enumerate(chunk):
                 audio = self._decode(latents[row, :, :frames[i]], seeds[i])
                 full = plans[i].seconds + TAIL_SECONDS

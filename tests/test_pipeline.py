@@ -90,6 +90,19 @@ def test_render_of_the_generated_plan_reproduces_the_audio(pipeline):
     assert len(whole.audio) == pytest.approx((result.plan.seconds + 1.0) * SR, abs=320)
 
 
+def test_a_cut_render_stops_near_the_asked_length_and_matches_the_whole(pipeline, monkeypatch):
+    result = pipeline.generate([parse("F major, 100 bpm, 3 s, seed 5")], steps=3, plan_steps=3)[0]
+    rendered = []
+    generate = AcousticModel.generate
+    monkeypatch.setattr(AcousticModel, "generate", lambda self, *a, **k: rendered.append(
+        generate(self, *a, **k).shape[-1]) or generate(self, *a, **k))
+    cut = pipeline.render([result.plan], [5], steps=3, seconds=[1.0])[0]
+    whole = pipeline.render([result.plan], [5], steps=3)[0]
+    assert rendered[0] == 75 + 8 and rendered[1] > 3 * 75  # 1 s and a margin, not the whole plan
+    start = slice(0, int(0.9 * SR))  # before the fade-out
+    assert np.allclose(cut.audio[start], whole.audio[start], atol=1e-5)
+
+
 def test_nan_from_the_acoustic_model_is_a_clear_error(pipeline, monkeypatch):
     monkeypatch.setattr(AcousticNet, "forward", lambda self, x, *args: torch.full_like(x, float("nan")))
     with pytest.raises(ValueError, match="model produced NaN"):

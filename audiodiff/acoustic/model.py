@@ -161,12 +161,14 @@ class AcousticModel:
     @torch.no_grad()
     def generate(self, plans: Sequence[Plan], seeds: Sequence[int], *, steps: int = DEFAULT_STEPS,
                  guidance: float = DEFAULT_GUIDANCE, sampler: str = DEFAULT_SAMPLER,
-                 tail_seconds: float = TAIL_SECONDS, prefix: torch.Tensor | None = None) -> torch.Tensor:
-        """Latents ``[B, D, T]`` for ``plans`` of any length, ``T`` = the longest :meth:`num_frames`.
+                 tail_seconds: float = TAIL_SECONDS, prefix: torch.Tensor | None = None,
+                 frames: Sequence[int] | None = None) -> torch.Tensor:
+        """Latents ``[B, D, T]`` for ``plans`` of any length, ``T`` = the longest of ``frames``.
 
-        Item b is deterministic for ``seeds[b]`` and independent of its batch mates, except that
-        every item is rendered to the longest length (silence after its plan): trim item b to
-        ``num_frames(plans[b], tail_seconds)``. ``prefix [B, D, P]``: latents of the first P frames,
+        ``frames[b]``: frames item b needs (default :meth:`num_frames` of its plan with
+        ``tail_seconds``; fewer render only the start of the plan). Item b is deterministic for
+        ``seeds[b]`` and independent of its batch mates, except that every item is rendered to the
+        longest length (silence after its plan): trim item b to ``frames[b]``. ``prefix [B, D, P]``: latents of the first P frames,
         already rendered (e.g. the piece so far); generation continues from them. ``steps``:
         sampler steps per window (DPM-Solver++(2M): one net call each, two with guidance);
         ``guidance``: the classifier-free guidance scale (1 = off).
@@ -179,7 +181,11 @@ class AcousticModel:
             raise ValueError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
         config, device = self.config, next(self.net.parameters()).device
         d, w = self.latent_dim, config.window_frames
-        total = max(self.num_frames(p, tail_seconds) for p in plans)
+        if frames is None:
+            frames = [self.num_frames(p, tail_seconds) for p in plans]
+        if len(frames) != len(plans) or min(frames) < 1:
+            raise ValueError(f"need a positive frame count per plan, got {list(frames)} for {len(plans)} plans")
+        total = max(frames)
         known = 0 if prefix is None else prefix.shape[-1]
         if prefix is not None and (prefix.dim() != 3 or tuple(prefix.shape[:2]) != (len(plans), d)):
             raise ValueError(f"prefix must be [{len(plans)}, {d}, P], got {list(prefix.shape)}")
