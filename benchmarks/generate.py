@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from audiodiff.acoustic.model import DEFAULT_STEPS
+from audiodiff.acoustic.model import DEFAULT_GUIDANCE, DEFAULT_STEPS
 from audiodiff.audio_io import write_text_atomic, write_wav
 from audiodiff.evaluate import Adherence, audio_adherence, summarize
 from audiodiff.evaluate_clips import read_split, window_adherence
@@ -55,7 +55,7 @@ METRICS = (("key_exact", "key exact"), ("key_relative", "key exact or relative")
 TEMPO_METRICS = ("tempo_within", "tempo_bin")
 
 
-def measure(checkpoints: dict[str, str | None], seconds: float, steps: int, threads: int,
+def measure(checkpoints: dict[str, str | None], seconds: float, steps: int, guidance: float, threads: int,
             repeats: int) -> tuple[float, list[float], float]:
     """Run in a fresh process: (load s, times of the timed runs, peak RSS in GB after one generation)."""
     torch.set_num_threads(threads)
@@ -63,12 +63,12 @@ def measure(checkpoints: dict[str, str | None], seconds: float, steps: int, thre
     pipeline = Pipeline.load(**checkpoints)
     load = time.perf_counter() - start
     prompt = replace(parse(SPEED_PROMPT), seconds=seconds)
-    pipeline.generate([prompt], steps=steps)  # warm-up
+    pipeline.generate([prompt], steps=steps, guidance=guidance)  # warm-up
     peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9  # ru_maxrss is in KiB on Linux
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        pipeline.generate([prompt], steps=steps)
+        pipeline.generate([prompt], steps=steps, guidance=guidance)
         times.append(time.perf_counter() - start)
     return load, times, peak_gb
 
@@ -85,10 +85,11 @@ def verdict(ok: bool) -> str:
 
 def speed(args: argparse.Namespace, checkpoints: dict[str, str | None]) -> None:
     """Measure and print speed and peak RSS for each clip length, then the three targets."""
-    rows = {s: measure_fresh(checkpoints, s, args.steps, args.threads, args.repeats) for s in SPEED_SECONDS}
+    rows = {s: measure_fresh(checkpoints, s, args.steps, args.guidance, args.threads, args.repeats)
+            for s in SPEED_SECONDS}
     median = {s: statistics.median(times) for s, (_, times, _) in rows.items()}
     print(f"\nspeed: CPU, torch threads {args.threads}, '{SPEED_PROMPT}', {args.steps} acoustic steps, "
-          f"median of {args.repeats} runs after a warm-up, each length in a fresh process")
+          f"guidance {args.guidance:g}, median of {args.repeats} runs after a warm-up, each length in a fresh process")
     print("| clip | load s | generate s (median) | runs s | peak RSS GB |\n|---|---|---|---|---|")
     for s, (load, times, rss) in rows.items():
         print(f"| {s:g} s | {load:.2f} | {median[s]:.2f} | {', '.join(f'{t:.2f}' for t in times)} | {rss:.2f} |")
@@ -101,10 +102,11 @@ def speed(args: argparse.Namespace, checkpoints: dict[str, str | None]) -> None:
     print(f"| peak RSS <= {MAX_RSS_GB:g} GB | {rss:.2f} GB | {verdict(rss <= MAX_RSS_GB)} |")
 
 
-def adherence_prompts(n: int, seconds: float) -> list[Prompt]:
-    """A fixed random ``n`` of the 24 keys x 10 tempos grid (see the module docstring), in grid order."""
+def adherence_prompts(n: int, seconds: float, seed_offset: int = 0) -> list[Prompt]:
+    """A fixed random ``n`` of the 24 keys x 10 tempos grid (see the module docstring), in grid
+    order; ``seed_offset`` is added to every seed."""
     grid = [Prompt(key=key, bpm=bpm, meter=Meter(*SUPPORTED_METERS[(k + t) % len(SUPPORTED_METERS)]),
-                   seconds=seconds, seed=len(TEMPOS) * k + t)
+                   seconds=seconds, seed=seed_offset + len(TEMPOS) * k + t)
             for k, key in enumerate(ALL_KEYS) for t, bpm in enumerate(TEMPOS)]
     return [grid[i] for i in sorted(np.random.default_rng(0).permutation(len(grid))[:n])]
 
@@ -115,7 +117,7 @@ def generate_and_score(pipeline: Pipeline, prompts: list[Prompt], args: argparse
     with tqdm(total=len(prompts), desc="generate") as bar:
         for i in range(0, len(prompts), args.batch_size):
             for result in pipeline.generate(prompts[i:i + args.batch_size], steps=args.steps,
-                                            batch_size=args.batch_size):
+                                            guidance=args.guidance, batch_size=args.batch_size):
                 p = result.prompt
                 scores.append(audio_adherence(result.audio, result.sample_rate, p.key, p.bpm))
                 if args.out:
@@ -149,13 +151,13 @@ def print_adherence(generated: dict[str, float], truth: dict[str, float] | None)
 
 def adherence(args: argparse.Namespace, pipeline: Pipeline) -> None:
     """Generate the prompt grid, score it and the test split's ground truth, print the table."""
-    prompts = adherence_prompts(args.n_prompts, args.seconds)
+    prompts = adherence_prompts(args.n_prompts, args.seconds, args.seed_offset)
     generated = summarize(generate_and_score(pipeline, prompts, args))
     rows = read_split(args.data, "test") if args.data else []
     truth = summarize([window_adherence(args.data, row) for row in tqdm(rows, desc="ground truth")]) if rows else None
     print(f"\nadherence: {len(prompts)} prompts of the 24 keys x {len(TEMPOS)} tempos ({TEMPOS[0]:g}-{TEMPOS[-1]:g} "
           f"bpm) grid, meters {', '.join(Meter(*m).name for m in SUPPORTED_METERS)}, {args.seconds:g} s each, "
-          f"{args.steps} acoustic steps, batch size {args.batch_size}")
+          f"{args.steps} acoustic steps, guidance {args.guidance:g}, batch size {args.batch_size}")
     print("seeds: " + ", ".join(str(p.seed) for p in prompts))
     print(f"ground truth: {len(rows)} test windows of {args.data}" if rows
           else "ground truth: the column needs --data (a corpus folder with test.jsonl)")
@@ -172,6 +174,10 @@ def main() -> int:
     parser.add_argument("--n-prompts", type=int, default=240, help="prompts of the 240-prompt grid (default all)")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each adherence clip (default 10)")
     parser.add_argument("--steps", type=int, default=DEFAULT_STEPS, help=f"acoustic steps (default {DEFAULT_STEPS})")
+    parser.add_argument("--guidance", type=float, default=DEFAULT_GUIDANCE,
+                        help=f"acoustic guidance scale (default {DEFAULT_GUIDANCE:g})")
+    parser.add_argument("--seed-offset", type=int, default=0,
+                        help="added to every adherence seed: choose settings on other seeds than you report")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     parser.add_argument("--batch-size", type=int, default=8, help="adherence prompts per forward pass (default 8)")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per clip length (default 3)")
