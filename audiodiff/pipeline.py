@@ -153,6 +153,7 @@ class Pipeline:
             if actual != expected:
                 pipeline.notes.append(f"the acoustic model was trained with another codec (fingerprint {expected}, "
                                       f"{paths['codec']} has {actual}); the audio may sound wrong")
+        codec_model.fold_decoder_weight_norm()
         return pipeline
 
     def generate(self, prompts: Sequence[Prompt], *, steps: int = DEFAULT_STEPS, plan_steps: int = DEFAULT_PLAN_STEPS,

@@ -239,6 +239,7 @@ def main() -> None:
     try:
         meta = read_checkpoint_header(args.checkpoint)["metadata"]
         codec = load_codec(args.checkpoint)
+        codec.fold_decoder_weight_norm()  # as the pipeline decodes: same output, faster
         windows = read_windows(args.data, args.split)
     except (CheckpointError, FileNotFoundError, ValueError) as err:
         sys.exit(f"error: {err}")

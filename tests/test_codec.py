@@ -106,6 +106,17 @@ def test_latent_scale_unit_variance(tiny):
         codec.set_latent_scale(0.0)
 
 
+def test_folding_the_decoder_weight_norm_keeps_its_output(tiny, tmp_path):
+    path = save_codec(tiny, tmp_path / "codec.safetensors")
+    folded = load_codec(path)
+    folded.fold_decoder_weight_norm()
+    assert not any(name.endswith("weight_g") for name in folded.decoder.state_dict())
+    latents = torch.randn(2, 16, 12)
+    with torch.no_grad():
+        assert torch.allclose(folded.decode(latents), tiny.decode(latents), atol=1e-6)
+        assert torch.equal(folded.encode(torch.ones(1, 1, 640)), tiny.encode(torch.ones(1, 1, 640)))
+
+
 def test_save_load_round_trip(tiny, tmp_path):
     codec = Codec(tiny.config).eval()
     codec.load_state_dict(tiny.state_dict())
