@@ -1,4 +1,5 @@
 """The checkpoints that ship inside the package load and do their job offline."""
+import numpy as np
 import torch
 
 from audiodiff.codec import load_codec
@@ -31,3 +32,18 @@ def test_shipped_codec_round_trips_audio_shapes():
         out = codec.decode(latents)
     assert latents.shape == (1, codec.latent_dim, 75) and out.shape == (1, 1, 24000)
     assert torch.isfinite(out).all()
+
+
+def test_shipped_pipeline_generates_music_in_the_asked_key_offline():
+    from audiodiff.evaluate import audio_adherence
+    from audiodiff.pipeline import Pipeline
+
+    path = default_checkpoint("acoustic")
+    assert path.stat().st_size <= 50 * 1024 * 1024
+    pipeline = Pipeline.load()
+    assert not pipeline.notes  # the shipped acoustic model was trained on the shipped codec's latents
+    prompt = Prompt(key=Key(7, "major"), bpm=120, meter=Meter(4, 4), seconds=6, seed=1)
+    result = pipeline.generate([prompt], steps=8)[0]
+    assert result.audio.shape == (6 * 24000,) and np.isfinite(result.audio).all()
+    assert 0.01 < np.sqrt(np.mean(result.audio ** 2)) < 1.0  # music, not silence or noise at full scale
+    assert audio_adherence(result.audio, result.sample_rate, prompt.key, prompt.bpm).key_relative

@@ -12,7 +12,7 @@ from audiodiff.cli.plan import cmd_plan
 
 # The models' sampler defaults (acoustic.model.DEFAULT_STEPS / DEFAULT_GUIDANCE, structure.model.DEFAULT_STEPS),
 # repeated here so that building the parser imports no torch; tests/test_pipeline.py checks they agree.
-ACOUSTIC_STEPS, GUIDANCE, PLAN_STEPS = 24, 2.0, 32
+ACOUSTIC_STEPS, GUIDANCE, PLAN_STEPS = 8, 5.0, 32
 
 
 def _positive(text: str) -> int:
