@@ -244,7 +244,7 @@ def test_long_plans_render_in_windows_deterministically_per_seed(tiny_model):
     assert torch.equal(a, tiny_model.generate([plan], [1], steps=3))
     assert not torch.allclose(a, tiny_model.generate([plan], [2], steps=3))
     both = tiny_model.generate([short, plan], [5, 1], steps=3)  # item 1 does not depend on its batch
-    assert both.shape == (2, 8, frames) and torch.allclose(both[1], a, atol=1e-5)
+    assert both.shape == (2, 8, frames) and torch.allclose(both[1], a, atol=1e-4)  # rounding x guidance
     with pytest.raises(ValueError, match="steps"):
         tiny_model.generate([plan], [1], steps=0)
 
