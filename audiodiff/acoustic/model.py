@@ -168,8 +168,9 @@ class AcousticModel:
         ``frames[b]``: frames item b needs (default :meth:`num_frames` of its plan with
         ``tail_seconds``; fewer render only the start of the plan). Item b is deterministic for
         ``seeds[b]`` and independent of its batch mates, except that every item is rendered to the
-        longest length (silence after its plan): trim item b to ``frames[b]``. ``prefix [B, D, P]``: latents of the first P frames,
-        already rendered (e.g. the piece so far); generation continues from them. ``steps``:
+        longest length (silence after its plan): trim item b to ``frames[b]``.
+        ``prefix [B, D, P]``: latents of the first P frames, already rendered (e.g. the piece so
+        far); generation continues from them. ``steps``:
         sampler steps per window (DPM-Solver++(2M): one net call each, two with guidance);
         ``guidance``: the classifier-free guidance scale (1 = off).
         """
