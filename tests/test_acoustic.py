@@ -15,7 +15,7 @@ from audiodiff.acoustic.data import LatentWindows, codec_fingerprint, encode_cor
 from audiodiff.acoustic.features import (
     NULL_PROGRAM, NUM_FEATURES, NUM_PITCHES, NUM_SLOTS, PITCH_LOW, SLOT_CHANNELS, plan_features, plan_frames,
 )
-from audiodiff.acoustic.model import AcousticConfig, AcousticModel, window_schedule
+from audiodiff.acoustic.model import AcousticConfig, AcousticModel, denoise, window_schedule
 from audiodiff.acoustic.task import AcousticTask, AcousticTrainingConfig
 from audiodiff.checkpoint import CheckpointError
 from audiodiff.codec import Codec, CodecConfig, save_codec
@@ -270,6 +270,25 @@ def test_guidance_uses_the_plan(tiny_model):
     silent = Plan(plan.key, plan.bpm, plan.meter, [], plan.chords, plan.num_steps)
     assert not torch.allclose(tiny_model.generate([plan], [0], steps=2, guidance=3.0),
                               tiny_model.generate([silent], [0], steps=2, guidance=3.0))
+
+
+def test_guided_denoiser_is_the_cfg_mix_of_a_conditional_and_a_blank_plan_branch(tiny_model):
+    feats = plan_features(band_plan(bars=1), FPS, 32)
+    rolls, programs = torch.from_numpy(feats.rolls[None]), torch.from_numpy(feats.programs[None])
+    gen = torch.Generator().manual_seed(0)
+    context, x = torch.randn(1, 8, 32, generator=gen), torch.randn(1, 8, 32, generator=gen)
+    mask = torch.zeros(1, 1, 32)
+    mask[..., :8] = 1.0
+    sigma, sd = torch.tensor([2.0]), tiny_model.config.sigma_data
+    with torch.no_grad():
+        cond = denoise(tiny_model.net, x, sigma, rolls, programs, context * mask, mask, sd)
+        uncond = denoise(tiny_model.net, x, sigma, torch.zeros_like(rolls), torch.full_like(programs, NULL_PROGRAM),
+                         context * mask, mask, sd)
+        guided = tiny_model.window_denoiser(rolls, programs, context * mask, mask, 3.0)(x, sigma)
+    expected = uncond + 3.0 * (cond - uncond)
+    assert torch.allclose(guided[..., 8:], expected[..., 8:], atol=1e-5)
+    assert torch.equal(guided[..., :8], context[..., :8])  # known frames are held
+    assert not torch.allclose(cond, uncond, atol=1e-3)
 
 
 def test_checkpoint_round_trip(tiny_model, tmp_path, corpus):

@@ -64,18 +64,20 @@ def test_an_items_noise_and_sample_do_not_depend_on_its_batch():
     assert torch.allclose(sample(denoise, alone, steps=6)[0], sample(denoise, batch, steps=6)[1])
 
 
-def test_classifier_free_guidance_combines_and_skips_uncond_at_scale_one():
+def test_classifier_free_guidance_batches_both_branches_and_skips_them_at_scale_one():
     calls = []
 
     def cond(x, sigma):
         return x + 1.0
 
-    def uncond(x, sigma):
-        calls.append(1)
-        return x - 1.0
-    x, sigma = torch.zeros(2, 3), torch.ones(2)
-    assert torch.equal(classifier_free_guidance(cond, uncond, 1.0)(x, sigma), x + 1) and not calls
-    assert torch.allclose(classifier_free_guidance(cond, uncond, 2.5)(x, sigma), torch.full_like(x, -1 + 2.5 * 2))
+    def paired(x, sigma):  # first half conditional (+1), second half unconditional (-1)
+        calls.append(x.shape[0])
+        half = x.shape[0] // 2
+        return torch.cat([x[:half] + 1.0, x[half:] - 1.0])
+    x, sigma = torch.arange(6.0).reshape(2, 3), torch.ones(2)
+    assert torch.equal(classifier_free_guidance(cond, paired, 1.0)(x, sigma), x + 1) and not calls
+    guided = classifier_free_guidance(cond, paired, 2.5)(x, sigma)
+    assert torch.allclose(guided, x - 1 + 2.5 * 2) and calls == [4]
 
 
 def test_preconditioning_keeps_unit_variances():

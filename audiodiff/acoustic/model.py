@@ -147,16 +147,19 @@ class AcousticModel:
     def window_denoiser(self, rolls: torch.Tensor, programs: torch.Tensor, context: torch.Tensor,
                         context_mask: torch.Tensor, guidance: float) -> Denoiser:
         """The guided denoiser of one window batch: the unconditional branch sees no plan (zero
-        rolls, NULL_PROGRAM) but the same context; known frames are returned as they are."""
+        rolls, NULL_PROGRAM) but the same context, and runs in the same network call as the
+        conditional one; known frames are returned as they are."""
         sd = self.config.sigma_data
-        blank_rolls, blank_programs = torch.zeros_like(rolls), torch.full_like(programs, NULL_PROGRAM)
 
-        def branch(r: torch.Tensor, p: torch.Tensor) -> Denoiser:
+        def branch(r: torch.Tensor, p: torch.Tensor, ctx: torch.Tensor, mask: torch.Tensor) -> Denoiser:
             def d(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-                x0 = denoise(self.net, x, sigma, r, p, context, context_mask, sd)
-                return context_mask * context + (1 - context_mask) * x0
+                x0 = denoise(self.net, x, sigma, r, p, ctx, mask, sd)
+                return mask * ctx + (1 - mask) * x0
             return d
-        return classifier_free_guidance(branch(rolls, programs), branch(blank_rolls, blank_programs), guidance)
+        paired = branch(torch.cat([rolls, torch.zeros_like(rolls)]),
+                        torch.cat([programs, torch.full_like(programs, NULL_PROGRAM)]),
+                        torch.cat([context, context]), torch.cat([context_mask, context_mask]))
+        return classifier_free_guidance(branch(rolls, programs, context, context_mask), paired, guidance)
 
     @torch.no_grad()
     def generate(self, plans: Sequence[Plan], seeds: Sequence[int], *, steps: int = DEFAULT_STEPS,
@@ -171,7 +174,7 @@ class AcousticModel:
         longest length (silence after its plan): trim item b to ``frames[b]``.
         ``prefix [B, D, P]``: latents of the first P frames, already rendered (e.g. the piece so
         far); generation continues from them. ``steps``:
-        sampler steps per window (DPM-Solver++(2M): one net call each, two with guidance);
+        sampler steps per window (DPM-Solver++(2M): one net call each, on a doubled batch with guidance);
         ``guidance``: the classifier-free guidance scale (1 = off).
         """
         if not plans or len(plans) != len(seeds):

@@ -88,14 +88,18 @@ def initial_noise(item_shape: Sequence[int], generators: Sequence[torch.Generato
     return (sigma_max * noise).to(device=device, dtype=dtype)
 
 
-def classifier_free_guidance(cond: Denoiser, uncond: Denoiser, scale: float) -> Denoiser:
-    """``D = uncond + scale * (cond - uncond)``; ``scale = 1`` is plain ``cond`` (uncond not called)."""
+def classifier_free_guidance(cond: Denoiser, paired: Denoiser, scale: float) -> Denoiser:
+    """``D = uncond + scale * (cond - uncond)`` with both branches in one call of ``paired``.
+
+    ``paired(x [2B, ...], sigma [2B])`` denoises its first B items with the condition and its
+    last B without (one batched network call instead of two). ``scale = 1`` is plain ``cond``.
+    """
     if scale == 1.0:
         return cond
 
     def guided(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-        u = uncond(x, sigma)
-        return u + scale * (cond(x, sigma) - u)
+        c, u = paired(torch.cat([x, x]), torch.cat([sigma, sigma])).chunk(2)
+        return u + scale * (c - u)
     return guided
 
 
