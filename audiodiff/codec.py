@@ -3,7 +3,7 @@
 - ``encode(wav [B, C, N]) -> latents [B, D, T]``: continuous, pre-quantization, multiplied by
   ``latent_scale`` so they are about unit variance (what the acoustic diffusion model sees).
 - ``quantize(latents, bandwidth_kbps) -> (latents, codes [B, K, T])``: optional RVQ round trip.
-- ``decode(latents [B, D, T]) -> wav [B, C, T * hop_length]``.
+- ``decode(latents [B, D, T]) -> wav [B, C, T * hop_length]`` (long sequences in chunks).
 
 Frames: ``T = ceil(N / hop_length)`` with ``hop_length = prod(ratios)`` (320 -> 75 Hz at 24 kHz).
 A bandwidth of ``b`` kbps uses ``b * 1000 / (frame_rate * log2(bins))`` codebooks, e.g.
@@ -25,9 +25,13 @@ import torch
 from torch import nn
 
 from audiodiff.checkpoint import CheckpointError, checkpoint_sha256, load_checkpoint, save_checkpoint
+from audiodiff.chunked_decode import decode_in_chunks
 from audiodiff.configs import from_preset_dict, to_json_dict
 
 CODEC_KIND = "codec"
+# Chunked decoding (see audiodiff.chunked_decode): chunk length, context each side, cross-fade.
+# The codecs train on 1 s segments, so half a second of context covers what the decoder remembers.
+DECODE_CHUNK_FRAMES, DECODE_MARGIN_FRAMES, DECODE_FADE_FRAMES = 150, 38, 8
 PRESETS = ("tiny", "cpu", "gpu", "encodec_24khz")
 
 
@@ -168,9 +172,17 @@ class Codec(nn.Module):
         """``wav [B, C, N]`` in [-1, 1] -> scaled continuous latents ``[B, D, ceil(N / hop)]``."""
         return self.encoder(self.pad(wav)) * self.latent_scale
 
-    def decode(self, latents: torch.Tensor) -> torch.Tensor:
-        """Scaled latents ``[B, D, T]`` -> ``wav [B, C, T * hop]``; trim to the length you need."""
-        return self.decoder(latents / self.latent_scale)
+    def decode(self, latents: torch.Tensor, chunk_frames: int | None = DECODE_CHUNK_FRAMES) -> torch.Tensor:
+        """Scaled latents ``[B, D, T]`` -> ``wav [B, C, T * hop]``; trim to the length you need.
+
+        Sequences longer than ``chunk_frames`` are decoded in cross-faded chunks with context
+        (:func:`audiodiff.chunked_decode.decode_in_chunks`): faster, and within the decoder's
+        memory of the whole-sequence result; None decodes in one call."""
+        unscaled = latents / self.latent_scale
+        if chunk_frames is None:
+            return self.decoder(unscaled)
+        return decode_in_chunks(self.decoder, unscaled, self.hop_length, chunk=chunk_frames,
+                                margin=DECODE_MARGIN_FRAMES, fade=DECODE_FADE_FRAMES)
 
     def quantize(self, latents: torch.Tensor, bandwidth_kbps: float) -> tuple[torch.Tensor, torch.Tensor]:
         """RVQ round trip: scaled latents ``[B, D, T]`` -> (quantized scaled latents, codes ``[B, K, T]``).

@@ -160,6 +160,35 @@ def test_latent_cache_is_built_once_and_reused(corpus, tmp_path, monkeypatch):
     assert encode_corpus_latents(codec, root, "train", cache) == cache and cache.stat().st_mtime_ns == before
 
 
+def test_processes_wanting_one_cache_at_once_encode_it_once(corpus, tmp_path):
+    import threading
+
+    from audiodiff.codec import load_codec
+
+    root, codec_path = corpus
+    codec, calls = load_codec(codec_path), []
+    encode = codec.encode
+
+    def slow_encode(wav):
+        calls.append(wav.shape[0])
+        threading.Event().wait(0.05)  # long enough for the other caller to arrive meanwhile
+        return encode(wav)
+    codec.encode = slow_encode
+    cache = tmp_path / "shared.npy"
+    stale = tmp_path / ".shared.999.tmp.npy"  # what an encoder killed by SIGKILL leaves
+    stale.write_bytes(b"partial")
+    results = []
+    callers = [threading.Thread(target=lambda: results.append(encode_corpus_latents(codec, root, "train", cache,
+                                                                                     batch_size=4)))
+               for _ in range(2)]
+    for t in callers:
+        t.start()
+    for t in callers:
+        t.join()
+    assert results == [cache, cache] and calls == [4]  # 4 windows, one batch, encoded once
+    assert not stale.exists() and read_latent_index(cache)["frames"] == [75] * 4
+
+
 def test_crops_hold_latents_plan_and_context_and_repeat_per_epoch(corpus, tmp_path):
     root, codec_path = corpus
     from audiodiff.codec import load_codec

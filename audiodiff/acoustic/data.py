@@ -4,7 +4,9 @@ crops of (plan features, latents) with a known-context prefix.
 Latent cache: ``<cache>.npy`` holds float16 ``[total_frames, D]`` (time-major, so a window is one
 contiguous block, memory-mapped when read); ``<cache>.json`` indexes it: codec fingerprint,
 latent_dim, frame_rate, and per window its id and frame count, in manifest order. Both are written
-under temporary names and renamed, the index last, so a cache with an index is complete.
+under temporary names and renamed, the index last, so a cache with an index is complete. Processes
+that want the same cache at once (the ranks of a torchrun launch) take turns on a lock file beside
+it: the first encodes, the others find its cache and reuse it.
 
 Context: a training crop of ``window_frames`` frames is cut from *inside* one corpus window and its
 first ``k`` frames (``k`` uniform in 1..context_frames, or 0 with ``context_dropout``) are given
@@ -14,10 +16,13 @@ that matches what generation sees: the exact frames that precede the new ones.
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import math
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +31,7 @@ from torch.utils.data import Dataset
 
 from audiodiff.acoustic.features import plan_features
 from audiodiff.codec import Codec
-from audiodiff.data.audio_windows import AudioWindowDataset, read_windows
+from audiodiff.data.audio_windows import AudioWindow, AudioWindowDataset, read_windows
 from audiodiff.plan import Plan
 
 
@@ -73,18 +78,43 @@ def encode_corpus_latents(codec: Codec, data_root: str | os.PathLike, split: str
     the cache path. ``progress`` shows a progress bar on stderr.
     """
     cache_path = Path(cache_path)
+    cache_path.parent.mkdir(parents=True, exist_ok=True)
     windows = read_windows(data_root, split)
     fingerprint = codec_fingerprint(codec)
     ids = [w.id for w in windows]
-    previous = read_latent_index(cache_path)
-    if previous is not None and previous["codec"] == fingerprint and previous["ids"] == ids:
-        return cache_path
+    with _exclusive(cache_path.with_name(f".{cache_path.stem}.lock")):  # one encoder at a time (ranks wait)
+        previous = read_latent_index(cache_path)
+        if previous is not None and previous["codec"] == fingerprint and previous["ids"] == ids:
+            return cache_path
+        for stale in cache_path.parent.glob(f".{cache_path.stem}.*.tmp.npy"):  # left by a killed encoder
+            stale.unlink(missing_ok=True)
+        frames = _encode_windows(codec, data_root, split, windows, cache_path, batch_size, progress)
+        _write_json_atomic(_index_path(cache_path), {
+            "codec": fingerprint, "latent_dim": codec.latent_dim, "frame_rate": codec.frame_rate,
+            "ids": ids, "frames": frames})
+    return cache_path
+
+
+@contextmanager
+def _exclusive(lock_path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``lock_path`` (created if missing): other processes block here."""
+    with open(lock_path, "a+") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _encode_windows(codec: Codec, data_root: str | os.PathLike, split: str, windows: list[AudioWindow],
+                    cache_path: Path, batch_size: int, progress: bool) -> list[int]:
+    """Write the latents of ``windows`` to ``cache_path`` (temp file + rename) and return each
+    window's frame count; the index is the caller's to write."""
     longest = max(w.num_samples for w in windows)
     # crops as long as the longest window start at 0: each item is its whole window, zero-padded
     audio = AudioWindowDataset(data_root, split, seconds=longest / codec.sample_rate, sample_rate=codec.sample_rate)
     frames = [math.ceil(w.num_samples / codec.hop_length) for w in windows]
     offsets = np.concatenate([[0], np.cumsum(frames)])
-    cache_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache_path.with_name(f".{cache_path.stem}.{os.getpid()}.tmp.npy")
     try:
         store = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float16,
@@ -105,10 +135,7 @@ def encode_corpus_latents(codec: Codec, data_root: str | os.PathLike, split: str
         os.replace(tmp, cache_path)
     finally:
         tmp.unlink(missing_ok=True)
-    _write_json_atomic(_index_path(cache_path), {
-        "codec": fingerprint, "latent_dim": codec.latent_dim, "frame_rate": codec.frame_rate,
-        "ids": ids, "frames": frames})
-    return cache_path
+    return frames
 
 
 def _read_plan_paths(data_root: Path, split: str) -> dict[str, Path]:
