@@ -173,9 +173,9 @@ class AcousticModel:
         ``seeds[b]`` and independent of its batch mates, except that every item is rendered to the
         longest length (silence after its plan): trim item b to ``frames[b]``.
         ``prefix [B, D, P]``: latents of the first P frames, already rendered (e.g. the piece so
-        far); generation continues from them. ``steps``:
-        sampler steps per window (DPM-Solver++(2M): one net call each, on a doubled batch with guidance);
-        ``guidance``: the classifier-free guidance scale (1 = off).
+        far); generation continues from them. ``steps``: sampler steps per window
+        (DPM-Solver++(2M): one net call each, on a doubled batch with guidance); ``guidance``:
+        the classifier-free guidance scale (1 = off).
         """
         if not plans or len(plans) != len(seeds):
             raise ValueError(f"need one seed per plan and at least one plan, got {len(plans)} plans, {len(seeds)} seeds")
