@@ -6,6 +6,10 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import pytest
+from conftest import tiny_data_config
+
+from audiodiff.data.prepare import prepare
 from audiodiff.evaluate_clips import read_clips, read_split
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,9 +38,18 @@ def test_prompt_grid_is_24_keys_by_10_tempos_with_every_meter():
     assert len(by_key) == 24 * 4 and len(by_tempo) == 10 * 4
 
 
-def test_generate_benchmark_prints_speed_and_adherence(tiny_ckpts, tiny_corpus, tmp_path):
+@pytest.fixture(scope="module")
+def both_modes_corpus(tmp_path_factory) -> Path:
+    """A tiny corpus whose test split has major and minor windows (for the matched ground truth)."""
+    out = tmp_path_factory.mktemp("both_modes")
+    prepare(out, tiny_data_config(max_tunes=10), workers=1)
+    assert {row["mode"] for row in read_split(out, "test")} == {"major", "minor"}
+    return out
+
+
+def test_generate_benchmark_prints_speed_and_adherence(tiny_ckpts, both_modes_corpus, tmp_path):
     n = 5
-    done = run_generate(tiny_ckpts, "--data", str(tiny_corpus), "--n-prompts", str(n), "--seconds", "4",
+    done = run_generate(tiny_ckpts, "--data", str(both_modes_corpus), "--n-prompts", str(n), "--seconds", "4",
                         "--batch-size", "2", "--repeats", "1", "--out", str(tmp_path))
     assert done.returncode == 0, done.stderr[-2000:]
     out = done.stdout
@@ -45,22 +58,25 @@ def test_generate_benchmark_prints_speed_and_adherence(tiny_ckpts, tiny_corpus, 
         assert cells and float(cells[2]) > 0 and float(cells[3]) > 0.05  # seconds; GB (torch alone is more)
     assert len(re.findall(r"^\| (10 s clip|60 s / 10 s|peak RSS).* \| (pass|FAIL) \|$", out, re.MULTILINE)) == 3
 
-    windows = len(read_split(tiny_corpus, "test"))
-    assert f"ground truth: {windows} test windows" in out
+    windows = len(read_split(both_modes_corpus, "test"))
+    assert f"ground truth: the {windows} test windows" in out
     seeds = re.search(r"^seeds: (.*)$", out, re.MULTILINE)[1].split(", ")
     assert len(set(seeds)) == n
     for label in ("key exact", "key exact or relative", "tempo within 4 %", "tempo bin"):
-        row = re.search(rf"^\| {label} \| ([\d.]+) \| ([\d.]+) \|", out, re.MULTILINE)
-        generated, truth = float(row[1]), float(row[2])
-        assert 0 <= generated <= 1 and 0 <= truth <= 1
+        row = re.search(rf"^\| {label} \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \|", out, re.MULTILINE)
+        generated, truth, matched = float(row[1]), float(row[2]), float(row[3])
+        assert 0 <= generated <= 1 and 0 <= truth <= 1 and 0 <= matched <= 1
         assert abs(generated * n - round(generated * n)) < 0.01  # a count of the n clips
+        assert abs(matched * n - round(matched * n)) < 0.01  # one matched render per prompt
         assert abs(truth * windows - round(truth * windows)) < 0.01
+    per_tempo = re.findall(r"^\| ([\d.]+) \| (\d+) \| [\d.]+ / [\d.]+ \| [\d.]+ / [\d.]+ \|$", out, re.MULTILINE)
+    assert sum(int(count) for _, count in per_tempo) == n
     assert len(read_clips(tmp_path)[0]) == n  # the clips `audiodiff evaluate` would score
 
 
 def test_generate_benchmark_without_data_says_so(tiny_ckpts):
     done = run_generate(tiny_ckpts, "--adherence-only", "--n-prompts", "1", "--seconds", "2")
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "the column needs --data" in done.stdout and "speed:" not in done.stdout
-    tempo_bin = r"^\| tempo bin \| [\d.]+ \| >= 0.95 x ground truth \| needs --data \|$"
+    assert "the columns need --data" in done.stdout and "speed:" not in done.stdout
+    tempo_bin = r"^\| tempo bin \| [\d.]+ \| >= 0.95 x matched ground truth \| needs --data \|$"
     assert re.search(tempo_bin, done.stdout, re.MULTILINE)
