@@ -3,7 +3,8 @@
     python recipes/train_acoustic.py --config cpu --data runs/data/cpu --out runs/acoustic_cpu
     torchrun --nproc_per_node 2 recipes/train_acoustic.py --config tiny --data runs/data/tiny --out runs/acoustic_tiny
 
-``--config`` is a name in recipes/configs/acoustic/ (tiny, cpu, gpu) or a JSON file. The codec is
+``--config`` is a name in recipes/configs/acoustic/ (tiny, cpu, gpu; cpu_finetune: cpu at half the
+learning rate, to continue a cpu model with --init-from) or a JSON file. The codec is
 the JSON's "codec" path (default: the codec shipped in audiodiff/checkpoints/); the train split's
 windows are encoded with it once into <data>/latents/ (or the JSON's "latent_cache_dir") and the
 cache is reused by later runs with the same codec. A run resumes from <out>/train_state.pt when

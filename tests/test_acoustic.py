@@ -341,3 +341,11 @@ def test_recipe_configs_resolve(name):
     assert config.model.net == AcousticNetConfig.preset(name)
     with pytest.raises(ValueError, match="unknown config keys"):
         AcousticTrainingConfig.from_dict({"modle": {}})
+
+
+def test_finetune_config_continues_the_cpu_model_at_a_lower_learning_rate():
+    def load(name):
+        return AcousticTrainingConfig.from_dict(json.loads((RECIPE_CONFIGS / f"{name}.json").read_text()))
+    cpu, finetune = load("cpu"), load("cpu_finetune")
+    assert finetune.model == cpu.model  # --init-from a cpu export fits
+    assert finetune.train.lr < cpu.train.lr and finetune.train.batch_size == cpu.train.batch_size

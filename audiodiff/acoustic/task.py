@@ -30,7 +30,7 @@ class AcousticTrainingConfig:
 
     model: AcousticConfig = field(default_factory=AcousticConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
-    codec: str = str(default_checkpoint("codec"))  # codec checkpoint whose latents the model learns
+    codec: str | None = None  # codec checkpoint whose latents the model learns (None: the shipped one)
     latent_cache_dir: str | None = None  # default: <data>/latents
     cond_dropout: float = 0.1  # share of crops trained without plan (rolls and programs), for CFG
     context_dropout: float = 0.15  # share of crops trained without known context (first windows)
@@ -64,7 +64,7 @@ class AcousticTask:
     """
 
     def __init__(self, config: AcousticTrainingConfig, data_root: str | os.PathLike) -> None:
-        codec = load_codec(config.codec)
+        codec = load_codec(config.codec or default_checkpoint("codec"))
         self.codec_sha = codec_fingerprint(codec)
         self.config = replace(config, model=config.model.for_codec(codec.latent_dim, codec.frame_rate))
         cache_dir = Path(config.latent_cache_dir) if config.latent_cache_dir else Path(data_root) / "latents"
@@ -99,7 +99,8 @@ class AcousticTask:
         """Write ``<out_dir>/acoustic.safetensors`` with the codec's fingerprint in its metadata."""
         model = AcousticModel(ema_model, self.config.model)
         return model.save(Path(out_dir) / EXPORT_NAME, {**metadata, "codec_sha": self.codec_sha,
-                                                         "codec": self.config.codec, "recipe": self.config.to_dict()})
+                                                         "codec": self.config.codec or "shipped",
+                                                         "recipe": self.config.to_dict()})
 
     def load_weights(self, model: nn.Module, path: Path) -> None:
         """Start from an exported acoustic model; its architecture must match this recipe's."""
