@@ -58,3 +58,14 @@ def test_codec_decodes_long_sequences_in_chunks_as_one_call_would():
     assert chunked.shape == whole.shape == (1, 1, latents.shape[-1] * codec.hop_length)
     assert torch.allclose(chunked, whole, atol=1e-5 * float(whole.abs().max()))
     assert torch.equal(short, codec.decoder(latents[..., :DECODE_CHUNK_FRAMES] / codec.latent_scale))
+
+
+def test_codec_decodes_a_large_batch_item_by_item():
+    torch.manual_seed(0)
+    codec = Codec(CodecConfig.preset("tiny")).eval()
+    latents = torch.randn(3, codec.latent_dim, DECODE_CHUNK_FRAMES // 2)  # 1.5 x the frames of one call
+    with torch.no_grad():
+        batched, one_by_one = codec.decode(latents), [codec.decode(item[None]) for item in latents]
+        whole = codec.decode(latents, chunk_frames=None)
+    assert all(torch.equal(batched[i:i + 1], one) for i, one in enumerate(one_by_one))
+    assert torch.allclose(batched, whole, atol=1e-5)
