@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import json
 from dataclasses import asdict, dataclass, replace
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -187,7 +188,7 @@ def relabelled_plan(plan: Plan, key: Key, bpm: float) -> Plan:
     return replace(plan.transpose(shift - 12 if shift > 6 else shift), bpm=float(bpm))
 
 
-def matched_ground_truth(data: str | Path, rows: list[dict[str, Any]], labels: list[tuple[Key, float, Meter]],
+def matched_ground_truth(data: str | Path, rows: list[dict[str, Any]], labels: Iterable[tuple[Key, float, Meter]],
                          renderer: Any, loudness_db: float = -20.0) -> list[Adherence]:
     """How audible a benchmark's own labels are on real renders: for each ``(key, bpm, meter)``, the
     next corpus window of ``rows`` (:func:`read_split`) in that mode and meter (each in turn; in

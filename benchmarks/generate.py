@@ -187,7 +187,7 @@ def adherence(args: argparse.Namespace, pipeline: Pipeline) -> None:
     split = summarize([window_adherence(args.data, row) for row in tqdm(rows, desc="ground truth")]) if rows else None
     matched_scores = None
     if rows:
-        labels = [(p.key, p.bpm, p.meter) for p in tqdm(prompts, desc="matched ground truth")]
+        labels = tqdm([(p.key, p.bpm, p.meter) for p in prompts], desc="matched ground truth")
         matched_scores = matched_ground_truth(args.data, rows, labels, Renderer(sample_rate=pipeline.sample_rate))
     print(f"\nadherence: {len(prompts)} prompts of the 24 keys x {len(TEMPOS)} tempos ({TEMPOS[0]:g}-{TEMPOS[-1]:g} "
           f"bpm) grid, meters {', '.join(Meter(*m).name for m in SUPPORTED_METERS)}, {args.seconds:g} s each, "
