@@ -74,6 +74,7 @@ class RecordingRenderer:
         return audio
 
 
+@pytest.mark.filterwarnings("ignore:Trying to estimate tuning")  # clicks have no pitch
 def test_matched_ground_truth_renders_test_plans_with_the_benchmark_labels(tmp_path):
     rows = []
     for i, (key, meter) in enumerate([(Key(0, "major"), "4/4"), (Key(9, "minor"), "4/4"),

@@ -47,3 +47,25 @@ def test_shipped_pipeline_generates_music_in_the_asked_key_offline():
     assert result.audio.shape == (6 * 24000,) and np.isfinite(result.audio).all()
     assert 0.01 < np.sqrt(np.mean(result.audio ** 2)) < 1.0  # music, not silence or noise at full scale
     assert audio_adherence(result.audio, result.sample_rate, prompt.key, prompt.bpm).key_relative
+
+
+def test_shipped_codec_decodes_long_audio_in_chunks_as_in_one_call():
+    """Chunked decoding (what the pipeline does past 10 s) matches one decoder call on the real codec,
+    whose LSTM sees the whole sequence in one call: the difference is far below the codec's own error."""
+    from audiodiff.chunked_decode import chunk_bounds
+    from audiodiff.codec import DECODE_CHUNK_FRAMES
+
+    codec = load_codec(default_checkpoint("codec"))
+    codec.fold_decoder_weight_norm()
+    sr, seconds = codec.sample_rate, 24
+    t = np.arange(sr // 2) / sr
+    scale = [220.0 * 2 ** (s / 12) for s in (0, 2, 4, 5, 7, 9, 11, 12)]
+    notes = [sum(np.sin(2 * np.pi * f * h * t) / h for h in range(1, 6)) * np.exp(-3 * t) for f in scale]
+    wav = torch.from_numpy(0.2 * np.concatenate([notes[i % 8] for i in range(2 * seconds)]).astype(np.float32))
+    with torch.no_grad():
+        latents = codec.encode(wav[None, None])
+        whole, chunked = codec.decode(latents, chunk_frames=None)[0, 0], codec.decode(latents)[0, 0]
+    assert len(chunk_bounds(latents.shape[-1], DECODE_CHUNK_FRAMES)) - 1 == 3
+    snr = 10 * torch.log10(whole.pow(2).sum() / (chunked - whole).pow(2).sum())
+    codec_snr = 10 * torch.log10(wav.pow(2).sum() / (whole[: len(wav)] - wav).pow(2).sum())
+    assert snr > 30 and snr > codec_snr + 20, (float(snr), float(codec_snr))
