@@ -40,6 +40,8 @@ def test_arrangement_puts_bass_and_kick_on_the_downbeats(meter, variant):
         assert len(bass_on_downbeat) == 1
         assert bass_on_downbeat[0].pitch % 12 == plan.chords[b * bar // plan.meter.steps_per_beat].root
         assert any(n.pitch == KICK and n.start == b * bar for n in tracks["drums"].notes)
+    spb = plan.meter.steps_per_beat
+    assert all(n.pitch % 12 == plan.chords[n.start // spb].root for n in tracks["bass"].notes)  # roots only
     comp_pcs = {n.pitch % 12 for n in tracks["comping"].notes}
     assert comp_pcs <= {pc for c in plan.chords for pc in c.pitch_classes}
 
