@@ -29,9 +29,11 @@ from audiodiff.chunked_decode import decode_in_chunks
 from audiodiff.configs import from_preset_dict, to_json_dict
 
 CODEC_KIND = "codec"
-# Chunked decoding (see Codec.decode): frames per decoder call (10 s; measured fastest per second
-# of audio on a 2-core CPU), context each side of a chunk, cross-fade. The codecs train on 1 s
-# segments, so half a second of context covers what the decoder remembers.
+# Frames (batch x time) per encoder or decoder call: larger calls are slower per second of audio
+# on a CPU (their activations fall out of cache; 2-2.5x at batch 8 x 8 s on 2 cores). Long items
+# are decoded in chunks of this many frames with context each side and a cross-fade (see
+# Codec.decode); the codecs train on 1 s segments, so half a second of context covers what the
+# decoder remembers.
 DECODE_CHUNK_FRAMES, DECODE_MARGIN_FRAMES, DECODE_FADE_FRAMES = 750, 38, 8
 PRESETS = ("tiny", "cpu", "gpu", "encodec_24khz")
 
@@ -170,8 +172,12 @@ class Codec(nn.Module):
         return nn.functional.pad(wav, (0, extra)) if extra else wav
 
     def encode(self, wav: torch.Tensor) -> torch.Tensor:
-        """``wav [B, C, N]`` in [-1, 1] -> scaled continuous latents ``[B, D, ceil(N / hop)]``."""
-        return self.encoder(self.pad(wav)) * self.latent_scale
+        """``wav [B, C, N]`` in [-1, 1] -> scaled continuous latents ``[B, D, ceil(N / hop)]``
+        (a batch of more than DECODE_CHUNK_FRAMES frames in all is encoded item by item)."""
+        padded = self.pad(wav)
+        if padded.shape[0] > 1 and padded.shape[0] * padded.shape[-1] // self.hop_length > DECODE_CHUNK_FRAMES:
+            return torch.cat([self.encoder(item[None]) for item in padded]) * self.latent_scale
+        return self.encoder(padded) * self.latent_scale
 
     def decode(self, latents: torch.Tensor, chunk_frames: int | None = DECODE_CHUNK_FRAMES) -> torch.Tensor:
         """Scaled latents ``[B, D, T]`` -> ``wav [B, C, T * hop]``; trim to the length you need.

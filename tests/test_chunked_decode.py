@@ -1,4 +1,4 @@
-"""Chunked decoding: cut points, cross-fades that sum to one, and agreement with one whole call."""
+"""Codec calls of bounded size: chunk cut points, cross-fades that sum to one, agreement with one call."""
 from __future__ import annotations
 
 import pytest
@@ -67,5 +67,16 @@ def test_codec_decodes_a_large_batch_item_by_item():
     with torch.no_grad():
         batched, one_by_one = codec.decode(latents), [codec.decode(item[None]) for item in latents]
         whole = codec.decode(latents, chunk_frames=None)
+    assert all(torch.equal(batched[i:i + 1], one) for i, one in enumerate(one_by_one))
+    assert torch.allclose(batched, whole, atol=1e-5)
+
+
+def test_codec_encodes_a_large_batch_item_by_item():
+    torch.manual_seed(0)
+    codec = Codec(CodecConfig.preset("tiny")).eval()
+    wav = torch.randn(3, 1, DECODE_CHUNK_FRAMES // 2 * codec.hop_length) * 0.1  # 1.5 x the frames of one call
+    with torch.no_grad():
+        batched, one_by_one = codec.encode(wav), [codec.encode(item[None]) for item in wav]
+        whole = codec.encoder(wav) * codec.latent_scale
     assert all(torch.equal(batched[i:i + 1], one) for i, one in enumerate(one_by_one))
     assert torch.allclose(batched, whole, atol=1e-5)
