@@ -34,7 +34,7 @@ CODEC_KIND = "codec"
 # are decoded in chunks of this many frames with context each side and a cross-fade (see
 # Codec.decode); the codecs train on 1 s segments, so half a second of context covers what the
 # decoder remembers.
-DECODE_CHUNK_FRAMES, DECODE_MARGIN_FRAMES, DECODE_FADE_FRAMES = 750, 38, 8
+MAX_CALL_FRAMES, CHUNK_CONTEXT_FRAMES, CHUNK_FADE_FRAMES = 750, 38, 8
 PRESETS = ("tiny", "cpu", "gpu", "encodec_24khz")
 
 
@@ -173,13 +173,13 @@ class Codec(nn.Module):
 
     def encode(self, wav: torch.Tensor) -> torch.Tensor:
         """``wav [B, C, N]`` in [-1, 1] -> scaled continuous latents ``[B, D, ceil(N / hop)]``
-        (a batch of more than DECODE_CHUNK_FRAMES frames in all is encoded item by item)."""
+        (a batch of more than MAX_CALL_FRAMES frames in all is encoded item by item)."""
         padded = self.pad(wav)
-        if padded.shape[0] > 1 and padded.shape[0] * padded.shape[-1] // self.hop_length > DECODE_CHUNK_FRAMES:
+        if padded.shape[0] > 1 and padded.shape[0] * padded.shape[-1] // self.hop_length > MAX_CALL_FRAMES:
             return torch.cat([self.encoder(item[None]) for item in padded]) * self.latent_scale
         return self.encoder(padded) * self.latent_scale
 
-    def decode(self, latents: torch.Tensor, chunk_frames: int | None = DECODE_CHUNK_FRAMES) -> torch.Tensor:
+    def decode(self, latents: torch.Tensor, chunk_frames: int | None = MAX_CALL_FRAMES) -> torch.Tensor:
         """Scaled latents ``[B, D, T]`` -> ``wav [B, C, T * hop]``; trim to the length you need.
 
         At most ``chunk_frames`` frames (batch x time) go through the decoder at once: a larger
@@ -191,7 +191,7 @@ class Codec(nn.Module):
         if chunk_frames is None or latents.shape[0] * latents.shape[-1] <= chunk_frames:
             return self.decoder(unscaled)
         return torch.cat([decode_in_chunks(self.decoder, item[None], self.hop_length, chunk=chunk_frames,
-                                           margin=DECODE_MARGIN_FRAMES, fade=DECODE_FADE_FRAMES)
+                                           margin=CHUNK_CONTEXT_FRAMES, fade=CHUNK_FADE_FRAMES)
                           for item in unscaled])
 
     def quantize(self, latents: torch.Tensor, bandwidth_kbps: float) -> tuple[torch.Tensor, torch.Tensor]:

@@ -19,9 +19,9 @@ pages and headers included), ``payload`` the sum of the Opus packets only. libop
 (about 5-6 kbps at 20 ms frames): requests below it give the same stream and are marked clamped.
 Our codec's rate is exact (codebooks x 10 bits x 75 frames/s, no container).
 
-Decoding is chunked as in the pipeline (``Codec.decode``: chunks of DECODE_CHUNK_FRAMES with context,
-cross-faded); the continuous latents are also decoded in one call per batch, to show what chunking
-changes.
+Coding runs as in the pipeline (``Codec.encode`` / ``decode``: at most MAX_CALL_FRAMES frames per
+call, so a batch goes item by item and long items in cross-faded chunks); the continuous latents
+are also decoded with the whole batch in one call, to show what that changes.
 
 Speed is the codec alone on the CPU with ``--threads`` torch threads, as x real time (seconds of
 audio per second of compute), after one warm-up batch, over all windows at ``--batch`` and at 1.
@@ -47,7 +47,7 @@ from tqdm import tqdm
 
 from audiodiff.audio_metrics import align, estimate_delay, mel_distance, si_sdr
 from audiodiff.checkpoint import CheckpointError, read_checkpoint_header
-from audiodiff.codec import DECODE_CHUNK_FRAMES, Codec, load_codec
+from audiodiff.codec import MAX_CALL_FRAMES, Codec, load_codec
 from audiodiff.composer import default_checkpoint
 from audiodiff.data.audio_windows import AudioWindow, read_windows
 
@@ -107,8 +107,8 @@ def run_codec(codec: Codec, audio: list[np.ndarray], batch: int, results: dict, 
         wav = torch.from_numpy(np.stack([audio[i] for i in idx]))[:, None, :]
         latents[tuple(idx)] = codec.encode(wav)
     # name -> (bandwidth or None for the continuous latents, chunk frames or None for one decoder call)
-    variants = {"unquantized": (None, DECODE_CHUNK_FRAMES), "whole": (None, None),
-                **{f"{bw:g}": (bw, DECODE_CHUNK_FRAMES) for bw in BANDWIDTHS}}
+    variants = {"unquantized": (None, MAX_CALL_FRAMES), "whole": (None, None),
+                **{f"{bw:g}": (bw, MAX_CALL_FRAMES) for bw in BANDWIDTHS}}
     with tqdm(total=len(variants) * len(audio), desc="our codec", unit="window") as bar:
         for name, (bandwidth, chunk) in variants.items():
             decoded: list[np.ndarray | None] = [None] * len(audio)

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from audiodiff.chunked_decode import chunk_bounds, decode_in_chunks
-from audiodiff.codec import DECODE_CHUNK_FRAMES, Codec, CodecConfig
+from audiodiff.codec import MAX_CALL_FRAMES, Codec, CodecConfig
 
 
 def test_chunk_bounds_are_near_equal_and_cover_every_frame():
@@ -50,20 +50,20 @@ def test_bad_chunking_parameters_are_errors(chunk, margin, fade):
 def test_codec_decodes_long_sequences_in_chunks_as_one_call_would():
     torch.manual_seed(0)
     codec = Codec(CodecConfig.from_dict({"preset": "tiny", "lstm_layers": 0})).eval()  # finite receptive field
-    latents = torch.randn(1, codec.latent_dim, 2 * DECODE_CHUNK_FRAMES + 31)
+    latents = torch.randn(1, codec.latent_dim, 2 * MAX_CALL_FRAMES + 31)
     with torch.no_grad():
         whole = codec.decode(latents, chunk_frames=None)
         chunked = codec.decode(latents)
-        short = codec.decode(latents[..., :DECODE_CHUNK_FRAMES])
+        short = codec.decode(latents[..., :MAX_CALL_FRAMES])
     assert chunked.shape == whole.shape == (1, 1, latents.shape[-1] * codec.hop_length)
     assert torch.allclose(chunked, whole, atol=1e-5 * float(whole.abs().max()))
-    assert torch.equal(short, codec.decoder(latents[..., :DECODE_CHUNK_FRAMES] / codec.latent_scale))
+    assert torch.equal(short, codec.decoder(latents[..., :MAX_CALL_FRAMES] / codec.latent_scale))
 
 
 def test_codec_decodes_a_large_batch_item_by_item():
     torch.manual_seed(0)
     codec = Codec(CodecConfig.preset("tiny")).eval()
-    latents = torch.randn(3, codec.latent_dim, DECODE_CHUNK_FRAMES // 2)  # 1.5 x the frames of one call
+    latents = torch.randn(3, codec.latent_dim, MAX_CALL_FRAMES // 2)  # 1.5 x the frames of one call
     with torch.no_grad():
         batched, one_by_one = codec.decode(latents), [codec.decode(item[None]) for item in latents]
         whole = codec.decode(latents, chunk_frames=None)
@@ -74,7 +74,7 @@ def test_codec_decodes_a_large_batch_item_by_item():
 def test_codec_encodes_a_large_batch_item_by_item():
     torch.manual_seed(0)
     codec = Codec(CodecConfig.preset("tiny")).eval()
-    wav = torch.randn(3, 1, DECODE_CHUNK_FRAMES // 2 * codec.hop_length) * 0.1  # 1.5 x the frames of one call
+    wav = torch.randn(3, 1, MAX_CALL_FRAMES // 2 * codec.hop_length) * 0.1  # 1.5 x the frames of one call
     with torch.no_grad():
         batched, one_by_one = codec.encode(wav), [codec.encode(item[None]) for item in wav]
         whole = codec.encoder(wav) * codec.latent_scale

@@ -53,7 +53,7 @@ def test_shipped_codec_decodes_long_audio_in_chunks_as_in_one_call():
     """Chunked decoding (what the pipeline does past 10 s) matches one decoder call on the real codec,
     whose LSTM sees the whole sequence in one call: the difference is far below the codec's own error."""
     from audiodiff.chunked_decode import chunk_bounds
-    from audiodiff.codec import DECODE_CHUNK_FRAMES
+    from audiodiff.codec import MAX_CALL_FRAMES
 
     codec = load_codec(default_checkpoint("codec"))
     codec.fold_decoder_weight_norm()
@@ -65,7 +65,7 @@ def test_shipped_codec_decodes_long_audio_in_chunks_as_in_one_call():
     with torch.no_grad():
         latents = codec.encode(wav[None, None])
         whole, chunked = codec.decode(latents, chunk_frames=None)[0, 0], codec.decode(latents)[0, 0]
-    assert len(chunk_bounds(latents.shape[-1], DECODE_CHUNK_FRAMES)) - 1 == 3
+    assert len(chunk_bounds(latents.shape[-1], MAX_CALL_FRAMES)) - 1 == 3
     snr = 10 * torch.log10(whole.pow(2).sum() / (chunked - whole).pow(2).sum())
     codec_snr = 10 * torch.log10(wav.pow(2).sum() / (whole[: len(wav)] - wav).pow(2).sum())
     assert snr > 30 and snr > codec_snr + 20, (float(snr), float(codec_snr))
