@@ -209,7 +209,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     for name in ("structure", "acoustic", "codec"):
         parser.add_argument(f"--{name}", help=f"{name} checkpoint (default: the shipped one)")
-    parser.add_argument("--data", type=Path, help="corpus folder with test.jsonl (the ground-truth column)")
+    parser.add_argument("--data", type=Path, help="corpus folder with test.jsonl (the ground-truth columns; FluidSynth)")
     parser.add_argument("--n-prompts", type=int, default=240, help="prompts of the 240-prompt grid (default all)")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each adherence clip (default 10)")
     parser.add_argument("--steps", type=int, default=DEFAULT_STEPS, help=f"acoustic steps (default {DEFAULT_STEPS})")
