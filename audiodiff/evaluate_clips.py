@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import asdict, dataclass, replace
 from collections.abc import Iterable
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -189,7 +189,7 @@ def relabelled_plan(plan: Plan, key: Key, bpm: float) -> Plan:
 
 
 def matched_ground_truth(data: str | Path, rows: list[dict[str, Any]], labels: Iterable[tuple[Key, float, Meter]],
-                         renderer: Any, loudness_db: float = -20.0) -> list[Adherence]:
+                         renderer: Any, loudness_db: float = -20.0) -> list[Adherence]:  # the corpus's RMS dBFS
     """How audible a benchmark's own labels are on real renders: for each ``(key, bpm, meter)``, the
     next corpus window of ``rows`` (:func:`read_split`) in that mode and meter (each in turn; in
     that mode if no window has the meter), its plan moved to the key and tempo

@@ -19,10 +19,10 @@ instrument samples):
 - matched: for each prompt, a test window's plan in the prompt's mode and meter, moved to the
   prompt's key and tempo and rendered (:func:`audiodiff.evaluate_clips.matched_ground_truth`).
 
-The tempo targets are relative to the matched ground truth, which has the prompts' own labels: two
-of the grid's tempos (60 and 140 bpm) sit on tempo-bin edges, where an estimate a fraction of a
-percent low falls in the bin below (librosa's estimates come in steps of about 2 % at 60 bpm), so
-the tempo-bin score of any audio depends on where its labels are. A table per grid tempo shows it.
+The tempo targets are relative to the matched ground truth, which has the prompts' own labels:
+how any audio scores depends on where its labels are. 60 bpm is a tempo-bin edge and librosa's
+estimate there comes in steps of about 2 % (59.8 or 61.1 bpm), so it lands in the bin below; at
+180 bpm the estimator prefers the half tempo. A table per grid tempo shows it.
 """
 from __future__ import annotations
 
@@ -198,7 +198,7 @@ def adherence(args: argparse.Namespace, pipeline: Pipeline) -> None:
               f"and test plans moved to each prompt's key and tempo (same mode and meter), rendered with FluidSynth")
     else:
         print("ground truth: the columns need --data (a corpus folder with test.jsonl) and FluidSynth")
-    print_adherence(summarize(scores), split, summarize(matched_scores) if matched_scores else None)
+    print_adherence(summarize(scores), split, summarize(matched_scores) if matched_scores is not None else None)
     print()
     print_by_tempo(prompts, scores, matched_scores)
     if args.out:
@@ -209,7 +209,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     for name in ("structure", "acoustic", "codec"):
         parser.add_argument(f"--{name}", help=f"{name} checkpoint (default: the shipped one)")
-    parser.add_argument("--data", type=Path, help="corpus folder with test.jsonl (the ground-truth columns; FluidSynth)")
+    parser.add_argument("--data", type=Path, help="corpus folder with test.jsonl (ground-truth columns; FluidSynth)")
     parser.add_argument("--n-prompts", type=int, default=240, help="prompts of the 240-prompt grid (default all)")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each adherence clip (default 10)")
     parser.add_argument("--steps", type=int, default=DEFAULT_STEPS, help=f"acoustic steps (default {DEFAULT_STEPS})")
