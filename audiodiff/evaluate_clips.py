@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
 from audiodiff.evaluate import (Adherence, adherence, audio_adherence, estimate_audio_key, estimate_audio_tempo,
                                 summarize)
@@ -188,13 +189,14 @@ def relabelled_plan(plan: Plan, key: Key, bpm: float) -> Plan:
     return replace(plan.transpose(shift - 12 if shift > 6 else shift), bpm=float(bpm))
 
 
-def matched_ground_truth(data: str | Path, rows: list[dict[str, Any]], labels: Iterable[tuple[Key, float, Meter]],
-                         renderer: Any, loudness_db: float = -20.0) -> list[Adherence]:  # the corpus's RMS dBFS
+def matched_ground_truth(data: str | Path, rows: list[dict[str, Any]], labels: Sequence[tuple[Key, float, Meter]],
+                         renderer: Any, loudness_db: float = -20.0, progress: bool = False) -> list[Adherence]:
     """How audible a benchmark's own labels are on real renders: for each ``(key, bpm, meter)``, the
     next corpus window of ``rows`` (:func:`read_split`) in that mode and meter (each in turn; in
     that mode if no window has the meter), its plan moved to the key and tempo
     (:func:`relabelled_plan`), rendered with ``renderer`` (:class:`audiodiff.data.render.Renderer`)
-    at the corpus loudness and scored by the estimators. ValueError if no window has the mode.
+    at the corpus loudness (RMS dBFS) and scored by the estimators. ValueError, before anything is
+    rendered, if a label's mode has no window. ``progress`` shows a progress bar on stderr.
 
     The corpus windows' own tempos are spread over 60-180 bpm; a benchmark's grid may put labels
     where an estimator is weak (on a tempo-bin edge, say), so this is the control with the same labels.
@@ -205,12 +207,13 @@ def matched_ground_truth(data: str | Path, rows: list[dict[str, Any]], labels: I
     for row in rows:
         for group in ((row["mode"], row["meter"]), (row["mode"], None)):
             pools.setdefault(group, []).append(row)
+    missing = sorted({key.mode for key, _, _ in labels if (key.mode, None) not in pools})
+    if missing:
+        raise ValueError(f"{data}: the test split has no {' or '.join(missing)} window to render as ground truth")
     taken: dict[tuple[str, str | None], int] = {}
     scores = []
-    for key, bpm, meter in labels:
+    for key, bpm, meter in tqdm(labels, desc="matched ground truth", disable=not progress):
         group = (key.mode, meter.name) if (key.mode, meter.name) in pools else (key.mode, None)
-        if group not in pools:
-            raise ValueError(f"{data}: no {key.mode} window to render as {key.name}")
         turn = taken.get(group, 0)
         taken[group] = turn + 1
         plan = relabelled_plan(load_plan(Path(data) / pools[group][turn % len(pools[group])]["plan"]), key, bpm)

@@ -182,13 +182,14 @@ def print_by_tempo(prompts: list[Prompt], generated: list[Adherence], matched: l
 def adherence(args: argparse.Namespace, pipeline: Pipeline) -> None:
     """Generate the prompt grid, score it and the ground truths, print the tables."""
     prompts = adherence_prompts(args.n_prompts, args.seconds, args.seed_offset)
-    scores = generate_and_score(pipeline, prompts, args)
     rows = read_split(args.data, "test") if args.data else []
-    split = summarize([window_adherence(args.data, row) for row in tqdm(rows, desc="ground truth")]) if rows else None
     matched_scores = None
-    if rows:
-        labels = tqdm([(p.key, p.bpm, p.meter) for p in prompts], desc="matched ground truth")
-        matched_scores = matched_ground_truth(args.data, rows, labels, Renderer(sample_rate=pipeline.sample_rate))
+    if rows:  # first: a corpus that cannot give the matched ground truth fails before the long part
+        labels = [(p.key, p.bpm, p.meter) for p in prompts]
+        matched_scores = matched_ground_truth(args.data, rows, labels, Renderer(sample_rate=pipeline.sample_rate),
+                                              progress=True)
+    split = summarize([window_adherence(args.data, row) for row in tqdm(rows, desc="ground truth")]) if rows else None
+    scores = generate_and_score(pipeline, prompts, args)
     print(f"\nadherence: {len(prompts)} prompts of the 24 keys x {len(TEMPOS)} tempos ({TEMPOS[0]:g}-{TEMPOS[-1]:g} "
           f"bpm) grid, meters {', '.join(Meter(*m).name for m in SUPPORTED_METERS)}, {args.seconds:g} s each, "
           f"{args.steps} acoustic steps, guidance {args.guidance:g}, batch size {args.batch_size}")
@@ -247,7 +248,11 @@ def main() -> int:
     if not args.speed_only:
         if args.out:
             args.out.mkdir(parents=True, exist_ok=True)
-        adherence(args, pipeline)
+        try:
+            adherence(args, pipeline)
+        except (OSError, ValueError) as err:  # e.g. no test window in a mode the prompts ask for
+            print(f"error: {err}", file=sys.stderr)
+            return 2
     print(f"\nthis run: {' '.join([sys.executable, *sys.argv])}")
     return 0
 

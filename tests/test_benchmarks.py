@@ -80,3 +80,11 @@ def test_generate_benchmark_without_data_says_so(tiny_ckpts):
     assert "the columns need --data" in done.stdout and "speed:" not in done.stdout
     tempo_bin = r"^\| tempo bin \| [\d.]+ \| >= 0.95 x matched ground truth \| needs --data \|$"
     assert re.search(tempo_bin, done.stdout, re.MULTILINE)
+
+
+def test_generate_benchmark_stops_early_when_the_corpus_lacks_a_mode(tiny_ckpts, tiny_corpus):
+    assert {row["mode"] for row in read_split(tiny_corpus, "test")} == {"major"}
+    done = run_generate(tiny_ckpts, "--adherence-only", "--n-prompts", "240", "--seconds", "2",
+                        "--data", str(tiny_corpus))
+    assert done.returncode == 2 and "generate:" not in done.stderr  # before any clip was generated
+    assert done.stderr.strip().splitlines()[-1].startswith("error: ") and "minor" in done.stderr

@@ -94,5 +94,7 @@ def test_matched_ground_truth_renders_test_plans_with_the_benchmark_labels(tmp_p
     assert [p.tracks[0].notes[0].velocity - 10 for p in renderer.plans] == [0, 2, 0, 1, 3]  # windows in turn
     assert all(p.tracks[0].notes[0].pitch % 12 == p.key.tonic for p in renderer.plans)  # melodies transposed
     assert scores[0].tempo_within  # a click track at 120 bpm reads as 120
-    with pytest.raises(ValueError, match="minor"):
-        matched_ground_truth(tmp_path, rows[:1], [(Key(4, "minor"), 60.0, Meter.parse("4/4"))], renderer)
+    fresh = RecordingRenderer()
+    with pytest.raises(ValueError, match="no minor window"):  # found before anything is rendered
+        matched_ground_truth(tmp_path, rows[:1], [labels[0], (Key(4, "minor"), 60.0, Meter.parse("4/4"))], fresh)
+    assert fresh.plans == []
