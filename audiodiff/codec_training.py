@@ -63,12 +63,17 @@ class CodecTrainingConfig:
     # train the decoder (and codebooks) only: the encoder, its latent scale and so its latents stay
     # those of --init-from, and acoustic models trained on them stay valid
     decoder_only: bool = False
+    # (decoder_only) every loss compares with what --init-from's own decoder makes of the same
+    # latents instead of the audio: a new, lighter decoder learns to reproduce the trained one
+    distill: bool = False
 
     def __post_init__(self) -> None:
         if self.export_dtype not in _EXPORT_DTYPES:
             raise ValueError(f"export_dtype must be one of {', '.join(_EXPORT_DTYPES)}, got {self.export_dtype!r}")
         if self.decoder_only and not self.train.init_from:
             raise ValueError("decoder_only fine-tunes a trained codec: give it --init-from")
+        if self.distill and not self.decoder_only:
+            raise ValueError("distill trains a decoder from --init-from's: it needs decoder_only")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CodecTrainingConfig:
@@ -85,7 +90,7 @@ class CodecTrainingConfig:
         loss = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self.loss).items()}
         return {"codec": self.codec.to_dict(), "loss": loss, "train": self.train.to_dict(),
                 "segment_seconds": self.segment_seconds, "stats_items": self.stats_items,
-                "export_dtype": self.export_dtype, "decoder_only": self.decoder_only}
+                "export_dtype": self.export_dtype, "decoder_only": self.decoder_only, "distill": self.distill}
 
 
 class MultiScaleMelLoss(nn.Module):
@@ -150,11 +155,12 @@ class CodecTrainModel(nn.Module):
                                                     in_channels=codec_config.channels)
 
     def forward(self, wav: torch.Tensor, bandwidth_kbps: float | None) -> dict[str, Any]:
-        """``wav [B, C, N]`` -> dict with ``recon``, ``commit`` and, with a discriminator,
+        """``wav [B, C, N]`` -> dict with ``recon``, ``commit``, ``latents`` (what the decoder
+        decoded, unscaled) and, with a discriminator,
         ``fake_logits``/``fake_feats`` (for the generator), ``real_logits``/``real_feats`` and
         ``detached_logits`` (for the discriminator); logits/feats are lists over STFT scales."""
-        recon, commit = self.codec(wav, bandwidth_kbps)
-        out: dict[str, Any] = {"recon": recon, "commit": commit}
+        recon, commit, latents = self.codec(wav, bandwidth_kbps)
+        out: dict[str, Any] = {"recon": recon, "commit": commit, "latents": latents}
         if self.disc is not None:
             self.disc.requires_grad_(False)
             out["fake_logits"], out["fake_feats"] = self.disc(recon)
@@ -173,6 +179,7 @@ class CodecTask:
                                           sample_rate=config.codec.sample_rate, seed=config.train.seed)
         self.mel = MultiScaleMelLoss(config.codec.sample_rate, config.loss.mel_n_ffts, config.loss.n_mels)
         self.stft = ComplexSTFTLoss(config.loss.stft_n_ffts)
+        self._teacher: Codec | None = None
 
     def build_model(self) -> CodecTrainModel:
         model = CodecTrainModel(self.config.codec, self.config.loss)
@@ -192,6 +199,8 @@ class CodecTask:
         weights = self.config.loss
         out = model(batch, self.bandwidth_for(step))
         recon = out["recon"]
+        if self.config.distill:
+            batch = self._teacher_decode(out["latents"], batch.shape[-1])
         l1 = (recon - batch).abs().mean()
         mel = self.mel.to(batch.device)(recon, batch)
         total = weights.l1_weight * l1 + weights.mel_weight * mel + weights.commit_weight * out["commit"]
@@ -210,6 +219,14 @@ class CodecTask:
         return total, logs
 
     @torch.no_grad()
+    def _teacher_decode(self, latents: torch.Tensor, length: int) -> torch.Tensor:
+        """What --init-from's decoder makes of unscaled ``latents``: the target when distilling."""
+        if self._teacher is None:
+            self._teacher = load_codec(self.config.train.init_from, device=latents.device)
+            self._teacher.fold_decoder_weight_norm()
+        return self._teacher.decoder(latents.detach())[..., :length]
+
+    @torch.no_grad()
     def export(self, ema_model: nn.Module, out_dir: Path, metadata: dict[str, Any]) -> Path:
         """Write ``<out_dir>/codec.safetensors``; unless ``decoder_only``, measure the latent scale
         on training crops first."""
@@ -225,14 +242,20 @@ class CodecTask:
                           dtype=_EXPORT_DTYPES[self.config.export_dtype])
 
     def load_weights(self, model: nn.Module, path: Path) -> None:
-        """Start from an exported codec; its architecture must match this recipe's."""
+        """Start from an exported codec; its architecture must match this recipe's, except that a
+        decoder_only recipe may give a decoder of another shape (it then starts from scratch)."""
         source = load_codec(path)
         ours, theirs = self.config.codec.to_dict(), source.config.to_dict()
-        differ = [k for k in ours if k != "kmeans_iters" and ours[k] != theirs[k]]
+        free = {"kmeans_iters"} | ({k for k in ours if k.startswith("decoder_")} if self.config.decoder_only else set())
+        differ = [k for k in ours if k not in free and ours[k] != theirs[k]]
         if differ:
             details = ", ".join(f"{k}={theirs[k]} (recipe: {ours[k]})" for k in differ)
             raise ValueError(f"{path}: codec architecture differs from the recipe's: {details}")
-        model.codec.load_state_dict(source.state_dict())
+        state = source.state_dict()
+        if self.config.codec.decoder_shape == source.config.decoder_shape:
+            model.codec.load_state_dict(state)
+        else:  # a new decoder: all but the decoder comes from the source
+            model.codec.load_state_dict({k: v for k, v in state.items() if not k.startswith("decoder.")}, strict=False)
 
 
 def _feature_matching(fake: list[list[torch.Tensor]], real: list[list[torch.Tensor]]) -> torch.Tensor:

@@ -60,8 +60,24 @@ def test_frame_arithmetic(tiny):
         assert latents.shape == (2, 16, math.ceil((SR + 17) / 320))  # padded to 76 frames
         out = tiny.decode(latents)
     assert out.shape == (2, 1, 76 * 320)
-    recon, commit = tiny(wav, None)
+    recon, commit, decoded = tiny(wav, None)
     assert recon.shape == wav.shape and commit.item() == 0.0
+    assert torch.allclose(decoded * tiny.latent_scale, latents, atol=1e-6)  # unquantized: the encoder's latents
+
+
+def test_a_lighter_decoder_decodes_the_same_latents(tmp_path):
+    config = replace(CodecConfig.preset("tiny"), decoder_n_filters=2, decoder_residual_layers=0, decoder_lstm_layers=0)
+    assert config.decoder_shape == (2, 0, 0) and CodecConfig.preset("tiny").decoder_shape == (4, 1, 1)
+    light, full = Codec(config), Codec(CodecConfig.preset("tiny"))
+    count = lambda module: sum(p.numel() for p in module.parameters())  # noqa: E731
+    assert count(light.decoder) < count(full.decoder) / 3
+    assert count(light.encoder) == count(full.encoder)
+    latents = torch.randn(1, 16, 20)
+    with torch.no_grad():
+        assert light.decode(latents).shape == full.decode(latents).shape == (1, 1, 20 * 320)
+    loaded = load_codec(save_codec(light, tmp_path / "light.safetensors"))
+    assert loaded.config == config
+    assert CodecConfig.preset("cpu_fast").decoder_shape == (8, 0, 1)
 
 
 def test_bandwidth_to_codebooks(tiny):
@@ -82,7 +98,7 @@ def test_bad_bandwidth_lists_allowed(tiny):
         CodecConfig(bandwidths=(1.0,))
     with pytest.raises(ValueError, match="1..n_q=4"):
         CodecConfig(n_q=4)  # 6 kbps needs 8 codebooks
-    with pytest.raises(ValueError, match="tiny, cpu, gpu, encodec_24khz"):
+    with pytest.raises(ValueError, match="tiny, cpu, cpu_fast, gpu, encodec_24khz"):
         CodecConfig.preset("huge")
     with pytest.raises(ValueError, match="unknown codec config keys"):
         CodecConfig.from_dict({"preset": "tiny", "dimensions": 3})
@@ -271,6 +287,28 @@ def test_codec_task_trains_exports_and_fine_tunes(tmp_path):
                            codec.decoder.state_dict()["model.0.conv.conv.bias"])
     with pytest.raises(ValueError, match="decoder_only .* --init-from"):
         CodecTrainingConfig.from_dict({"decoder_only": True})
+    with pytest.raises(ValueError, match="distill .* needs decoder_only"):
+        CodecTrainingConfig.from_dict({"distill": True, "train": {"init_from": "codec.safetensors"}})
+
+    # distilling: the targets are the source decoder's output, which a copy of it matches exactly
+    copy_config = config("copy", init_from=str(summary.export_path))
+    copy_config.decoder_only = copy_config.distill = True
+    copy_task = CodecTask(copy_config, root)
+    student = copy_task.build_model()
+    copy_task.load_weights(student, summary.export_path)
+    batch = torch.stack([copy_task.dataset[i] for i in range(2)])
+    _, logs = copy_task.loss(student, batch, step=0)
+    assert logs["l1"] < 1e-5 and logs["mel"] < 1e-3
+    _, logs_against_audio = CodecTask(config("audio"), root).loss(student, batch, step=0)
+    assert logs_against_audio["l1"] > 100 * logs["l1"]
+
+    # a new, lighter decoder learns from the source's: the encoder and so the latents stay
+    light_config = config("light", max_steps=2, init_from=str(summary.export_path))
+    light_config.decoder_only = light_config.distill = True
+    light_config.codec = replace(light_config.codec, decoder_n_filters=2, decoder_residual_layers=0)
+    light = load_codec(train(CodecTask(light_config, root), light_config.train).export_path)
+    assert light.config.decoder_shape == (2, 0, 1)
+    assert codec_fingerprint(light) == codec_fingerprint(codec)
     wrong = config("wrong", init_from=str(summary.export_path))
     wrong.codec = replace(wrong.codec, dimension=8)
     with pytest.raises(ValueError, match="codec architecture differs.*dimension=16 \\(recipe: 8\\)"):

@@ -39,9 +39,11 @@ def codec_fingerprint(codec: Codec) -> str:
     """16 hex digits of a SHA-256 over the codec's config, encoder weights and latent scale.
 
     It names the latents a codec makes (what a cache holds and an acoustic model learned): the
-    decoder and quantizer are left out, so a codec whose decoder alone was fine-tuned keeps it.
+    decoder, its config fields and the quantizer are left out, so a codec whose decoder alone was
+    fine-tuned or replaced keeps it.
     """
-    digest = hashlib.sha256(json.dumps(codec.config.to_dict(), sort_keys=True).encode())
+    config = {k: v for k, v in codec.config.to_dict().items() if not k.startswith("decoder_")}
+    digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode())
     for name, tensor in sorted(codec.state_dict().items()):
         if not (name.startswith("encoder.") or name == "latent_scale"):
             continue
