@@ -48,7 +48,7 @@ from audiodiff.data.render import Renderer
 from audiodiff.evaluate import Adherence, audio_adherence, summarize
 from audiodiff.evaluate_clips import matched_ground_truth, read_split, window_adherence
 from audiodiff.music import ALL_KEYS, SUPPORTED_METERS, Meter
-from audiodiff.pipeline import Pipeline
+from audiodiff.pipeline import DEFAULT_PLAN_GUIDANCE, Pipeline
 from audiodiff.prompt import Prompt, parse
 
 # torch's weight_norm deprecation (in every process); librosa on quiet clips: the estimates are still made
@@ -127,7 +127,8 @@ def generate_and_score(pipeline: Pipeline, prompts: list[Prompt], args: argparse
     with tqdm(total=len(prompts), desc="generate") as bar:
         for i in range(0, len(prompts), args.batch_size):
             for result in pipeline.generate(prompts[i:i + args.batch_size], steps=args.steps,
-                                            guidance=args.guidance, batch_size=args.batch_size):
+                                            guidance=args.guidance, plan_guidance=args.plan_guidance,
+                                            batch_size=args.batch_size):
                 p = result.prompt
                 scores.append(audio_adherence(result.audio, result.sample_rate, p.key, p.bpm))
                 if args.out:
@@ -192,7 +193,7 @@ def adherence(args: argparse.Namespace, pipeline: Pipeline) -> None:
     scores = generate_and_score(pipeline, prompts, args)
     print(f"\nadherence: {len(prompts)} prompts of the 24 keys x {len(TEMPOS)} tempos ({TEMPOS[0]:g}-{TEMPOS[-1]:g} "
           f"bpm) grid, meters {', '.join(Meter(*m).name for m in SUPPORTED_METERS)}, {args.seconds:g} s each, "
-          f"{args.steps} acoustic steps, guidance {args.guidance:g}, batch size {args.batch_size}")
+          f"{args.steps} acoustic steps, guidance {args.guidance:g}, plan guidance {args.plan_guidance:g}, batch size {args.batch_size}")
     print("seeds: " + ", ".join(str(p.seed) for p in prompts))
     if rows:
         print(f"ground truth: the {len(rows)} test windows of {args.data} as rendered (their own keys and tempos), "
@@ -216,6 +217,8 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=DEFAULT_STEPS, help=f"acoustic steps (default {DEFAULT_STEPS})")
     parser.add_argument("--guidance", type=float, default=DEFAULT_GUIDANCE,
                         help=f"acoustic guidance scale (default {DEFAULT_GUIDANCE:g})")
+    parser.add_argument("--plan-guidance", type=float, default=DEFAULT_PLAN_GUIDANCE,
+                        help=f"structure guidance scale of the adherence clips (default {DEFAULT_PLAN_GUIDANCE:g})")
     parser.add_argument("--seed-offset", type=int, default=0,
                         help="added to every adherence seed: choose settings on other seeds than you report")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
