@@ -250,6 +250,10 @@ def test_recipe_configs_resolve():
         CodecTrainingConfig.from_dict(decoder)
     decoder["train"]["init_from"] = "codec.safetensors"
     assert CodecTrainingConfig.from_dict(decoder).decoder_only
+    fast = json.loads((folder / "cpu_fast.json").read_text())
+    fast["train"]["init_from"] = "codec.safetensors"
+    fast_config = CodecTrainingConfig.from_dict(fast)
+    assert fast_config.distill and fast_config.decoder_only and fast_config.codec == CodecConfig.preset("cpu_fast")
 
 
 def test_codec_task_trains_exports_and_fine_tunes(tmp_path):
