@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -36,6 +36,7 @@ CODEC_KIND = "codec"
 # decoder remembers.
 MAX_CALL_FRAMES, CHUNK_CONTEXT_FRAMES, CHUNK_FADE_FRAMES = 750, 38, 8
 PRESETS = ("tiny", "cpu", "cpu_fast", "gpu", "encodec_24khz")
+_DECODER_FIELDS = ("decoder_n_filters", "decoder_residual_layers", "decoder_lstm_layers")
 
 
 @dataclass
@@ -77,6 +78,11 @@ class CodecConfig:
                     f"in 1..n_q={self.n_q} ({self.frame_rate:g} Hz x {int(math.log2(self.bins))} bits each)"
                 )
 
+    def latent_dict(self) -> dict[str, Any]:
+        """:meth:`to_dict` without the decoder's own shape fields: what fixes the latents (two
+        codecs that differ only in their decoders' shapes share it)."""
+        return {k: v for k, v in self.to_dict().items() if k not in _DECODER_FIELDS}
+
     @property
     def decoder_shape(self) -> tuple[int, int, int]:
         """The decoder's (n_filters, residual layers per stage, LSTM layers)."""
@@ -105,8 +111,7 @@ class CodecConfig:
         elif name == "cpu":
             return cls(n_filters=16, dimension=64, lstm_layers=2, n_q=8, kmeans_iters=4)
         elif name == "cpu_fast":
-            return cls(n_filters=16, dimension=64, lstm_layers=2, n_q=8, kmeans_iters=4,
-                       decoder_n_filters=8, decoder_residual_layers=0, decoder_lstm_layers=1)
+            return replace(cls.preset("cpu"), decoder_n_filters=8, decoder_residual_layers=0, decoder_lstm_layers=1)
         elif name == "gpu":
             return cls(n_filters=32, dimension=128, lstm_layers=2, n_q=8, kmeans_iters=10)
         elif name == "encodec_24khz":

@@ -245,9 +245,11 @@ class CodecTask:
         """Start from an exported codec; its architecture must match this recipe's, except that a
         decoder_only recipe may give a decoder of another shape (it then starts from scratch)."""
         source = load_codec(path)
-        ours, theirs = self.config.codec.to_dict(), source.config.to_dict()
-        free = {"kmeans_iters"} | ({k for k in ours if k.startswith("decoder_")} if self.config.decoder_only else set())
-        differ = [k for k in ours if k not in free and ours[k] != theirs[k]]
+        if self.config.decoder_only:
+            ours, theirs = self.config.codec.latent_dict(), source.config.latent_dict()
+        else:
+            ours, theirs = self.config.codec.to_dict(), source.config.to_dict()
+        differ = [k for k in ours if k != "kmeans_iters" and ours[k] != theirs[k]]
         if differ:
             details = ", ".join(f"{k}={theirs[k]} (recipe: {ours[k]})" for k in differ)
             raise ValueError(f"{path}: codec architecture differs from the recipe's: {details}")

@@ -42,8 +42,7 @@ def codec_fingerprint(codec: Codec) -> str:
     decoder, its config fields and the quantizer are left out, so a codec whose decoder alone was
     fine-tuned or replaced keeps it.
     """
-    config = {k: v for k, v in codec.config.to_dict().items() if not k.startswith("decoder_")}
-    digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode())
+    digest = hashlib.sha256(json.dumps(codec.config.latent_dict(), sort_keys=True).encode())
     for name, tensor in sorted(codec.state_dict().items()):
         if not (name.startswith("encoder.") or name == "latent_scale"):
             continue
