@@ -2,11 +2,11 @@
 
 Pure: no printing, no files written. ``generate`` and ``render`` return :class:`Result` objects
 (float32 audio at the codec's sample rate, the plan it realises, the seed); writing WAV / MIDI /
-PNG is the caller's business (see :mod:`audiodiff.audio_io`, :mod:`audiodiff.midi`,
-:mod:`audiodiff.plot`).
+PNG is the caller's business (see :mod:`audiodiff.io.audio`, :mod:`audiodiff.music.midi`,
+:mod:`audiodiff.io.plot`).
 
 Seeds. One seed per item drives everything: the structure model's sampler (via
-:func:`audiodiff.composer.compose`) and the acoustic sampler (seeded with
+:func:`audiodiff.structure.compose.compose`) and the acoustic sampler (seeded with
 :func:`acoustic_seed`). ``render(plan, seed)`` of the plan that ``generate`` returned, with the
 same seed and length, gives the same audio.
 
@@ -28,14 +28,14 @@ import numpy as np
 import torch
 
 from audiodiff.acoustic.model import DEFAULT_GUIDANCE, DEFAULT_STEPS, AcousticModel
-from audiodiff.checkpoint import CheckpointError
-from audiodiff.codec import Codec, load_codec
-from audiodiff.composer import bars_for, compose, default_checkpoint, resolve_seed
-from audiodiff.data.config import BASS_PROGRAMS, COMP_PROGRAMS, ENSEMBLE_PROGRAMS, MELODY_PROGRAMS
-from audiodiff.data.render import TAIL_SECONDS
-from audiodiff.instruments import nearest_program
-from audiodiff.plan import Plan
-from audiodiff.prompt import Prompt
+from audiodiff.io.checkpoint import CheckpointError
+from audiodiff.codec.model import Codec, load_codec
+from audiodiff.structure.compose import bars_for, compose, default_checkpoint, resolve_seed
+from audiodiff.corpus.config import BASS_PROGRAMS, COMP_PROGRAMS, ENSEMBLE_PROGRAMS, MELODY_PROGRAMS
+from audiodiff.corpus.render import TAIL_SECONDS
+from audiodiff.music.instruments import nearest_program
+from audiodiff.music.plan import Plan
+from audiodiff.music.prompt import Prompt
 from audiodiff.structure.model import DEFAULT_GUIDANCE as DEFAULT_PLAN_GUIDANCE
 from audiodiff.structure.model import DEFAULT_STEPS as DEFAULT_PLAN_STEPS
 from audiodiff.structure.model import MAX_BARS_GENERATED, StructureModel
@@ -77,7 +77,7 @@ def crop_to_seconds(plan: Plan, seconds: float) -> Plan:
 
 def map_programs(plan: Plan, supported: Sequence[int] = SUPPORTED_PROGRAMS) -> tuple[Plan, list[tuple[str, int, int]]]:
     """The plan with every pitched track's program moved to the nearest supported one
-    (:func:`audiodiff.instruments.nearest_program`), and ``(track name, old, new)`` per change."""
+    (:func:`audiodiff.music.instruments.nearest_program`), and ``(track name, old, new)`` per change."""
     changes, tracks = [], []
     for track in plan.tracks:
         new = track.program if track.is_drum else nearest_program(track.program, supported)

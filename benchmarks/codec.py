@@ -7,9 +7,9 @@
 encode -> (RVQ at each bandwidth | continuous latents) -> decode. Opus runs through ffmpeg's
 libopus (``-c:a libopus -b:a <rate> -ar 24000 -ac 1``, 20 ms frames, VBR: ffmpeg's defaults) and
 is decoded back to 24 kHz mono float WAV. Each codec setting's constant whole-sample delay is
-found by cross-correlation averaged over the windows (:func:`audiodiff.audio_metrics.estimate_delay`;
+found by cross-correlation averaged over the windows (:func:`audiodiff.eval.codec_metrics.estimate_delay`;
 Opus at <= 6 kbps lags 2-3 samples, ours should not lag) and removed, and every decoded window is trimmed or
-padded to its reference's length (:func:`audiodiff.audio_metrics.align`) before scoring:
+padded to its reference's length (:func:`audiodiff.eval.codec_metrics.align`) before scoring:
 
 - mel distance: multi-resolution log10 mel distance (512/1024/2048-point STFTs, 80 bands), lower is better;
 - SI-SDR in dB, higher is better (NaN for silent windows, which are left out of its mean).
@@ -45,11 +45,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from audiodiff.audio_metrics import align, estimate_delay, mel_distance, si_sdr
-from audiodiff.checkpoint import CheckpointError, read_checkpoint_header
-from audiodiff.codec import MAX_CALL_FRAMES, Codec, load_codec
-from audiodiff.composer import default_checkpoint
-from audiodiff.data.audio_windows import AudioWindow, read_windows
+from audiodiff.eval.codec_metrics import align, estimate_delay, mel_distance, si_sdr
+from audiodiff.io.checkpoint import CheckpointError, read_checkpoint_header
+from audiodiff.codec.model import MAX_CALL_FRAMES, Codec, load_codec
+from audiodiff.structure.compose import default_checkpoint
+from audiodiff.codec.data import AudioWindow, read_windows
 
 BANDWIDTHS = (1.5, 3.0, 6.0)  # kbps, for both codecs
 CLAMP_FACTOR = 1.25  # payload above this x the request: libopus did not honour the request

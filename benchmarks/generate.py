@@ -17,7 +17,7 @@ instrument samples):
 
 - the test windows as rendered, with their own keys and tempos (spread over 60-180 bpm);
 - matched: for each prompt, a test window's plan in the prompt's mode and meter, moved to the
-  prompt's key and tempo and rendered (:func:`audiodiff.evaluate_clips.matched_ground_truth`).
+  prompt's key and tempo and rendered (:func:`audiodiff.eval.clips.matched_ground_truth`).
 
 The tempo targets are relative to the matched ground truth, which has the prompts' own labels:
 how any audio scores depends on where its labels are. 60 bpm is a tempo-bin edge and librosa's
@@ -43,13 +43,13 @@ import torch
 from tqdm import tqdm
 
 from audiodiff.acoustic.model import DEFAULT_GUIDANCE, DEFAULT_STEPS
-from audiodiff.audio_io import write_text_atomic, write_wav
-from audiodiff.data.render import Renderer
-from audiodiff.evaluate import Adherence, audio_adherence, summarize
-from audiodiff.evaluate_clips import matched_ground_truth, read_split, window_adherence
-from audiodiff.music import ALL_KEYS, SUPPORTED_METERS, Meter
+from audiodiff.io.audio import write_text_atomic, write_wav
+from audiodiff.corpus.render import Renderer
+from audiodiff.eval.estimators import Adherence, audio_adherence, summarize
+from audiodiff.eval.clips import matched_ground_truth, read_split, window_adherence
+from audiodiff.music.theory import ALL_KEYS, SUPPORTED_METERS, Meter
 from audiodiff.pipeline import DEFAULT_PLAN_GUIDANCE, Pipeline
-from audiodiff.prompt import Prompt, parse
+from audiodiff.music.prompt import Prompt, parse
 
 # torch's weight_norm deprecation (in every process); librosa on quiet clips: the estimates are still made
 warnings.filterwarnings("ignore", category=FutureWarning)

@@ -12,8 +12,8 @@ import os
 import sys
 import time
 
-from audiodiff.data.config import DataConfig
-from audiodiff.data.prepare import prepare
+from audiodiff.corpus.config import DataConfig
+from audiodiff.corpus.prepare import prepare
 
 
 def main() -> int:

@@ -62,7 +62,7 @@ def run_recipe(description: str, config_dir: Path, export_name: str,
     warnings.filterwarnings("ignore", message=".*torch.nn.utils.weight_norm. is deprecated", category=FutureWarning)
     import torch
 
-    from audiodiff.training import train
+    from audiodiff.train.loop import train
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -21,7 +21,7 @@ CONFIG_DIR = Path(__file__).resolve().parent / "configs" / "codec"
 
 
 def build(resolved: dict, data: str):
-    from audiodiff.codec_training import CodecTask, CodecTrainingConfig
+    from audiodiff.codec.task import CodecTask, CodecTrainingConfig
 
     config = CodecTrainingConfig.from_dict(resolved)
     return config, CodecTask(config, data)

@@ -8,7 +8,7 @@ import pytest
 import torch
 from hypothesis import settings
 
-from audiodiff.data.config import DataConfig
+from audiodiff.corpus.config import DataConfig
 
 # Tests use tiny models: one thread is faster than two fighting over a busy 2-core machine.
 torch.set_num_threads(1)
@@ -34,7 +34,7 @@ def tiny_data_config(**changes) -> DataConfig:
 @pytest.fixture(scope="session")
 def tiny_corpus(tmp_path_factory) -> Path:
     """A built tiny corpus directory (manifests, windows, plans)."""
-    from audiodiff.data.prepare import prepare
+    from audiodiff.corpus.prepare import prepare
 
     out = tmp_path_factory.mktemp("corpus")
     prepare(out, tiny_data_config(), workers=1)
@@ -46,9 +46,9 @@ def build_tiny_checkpoints(root: Path, window_frames: int = 128, context_frames:
 
     Seconds to build; the session fixture ``tiny_ckpts`` and tests/test_pipeline.py use it."""
     from audiodiff.acoustic.model import AcousticConfig, AcousticModel
-    from audiodiff.codec import Codec, CodecConfig, save_codec
-    from audiodiff.nets.acoustic_net import AcousticNet, AcousticNetConfig
-    from audiodiff.nets.structure_net import StructureNet, StructureNetConfig
+    from audiodiff.codec.model import Codec, CodecConfig, save_codec
+    from audiodiff.acoustic.net import AcousticNet, AcousticNetConfig
+    from audiodiff.structure.net import StructureNet, StructureNetConfig
     from audiodiff.structure.model import StructureModel
 
     torch.manual_seed(0)

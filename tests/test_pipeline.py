@@ -15,12 +15,12 @@ import soundfile as sf
 import torch
 
 from audiodiff.acoustic.model import AcousticModel, window_schedule
-from audiodiff.checkpoint import CheckpointError
+from audiodiff.io.checkpoint import CheckpointError
 from audiodiff.cli import main
-from audiodiff.codec import Codec
-from audiodiff.nets.acoustic_net import AcousticNet
+from audiodiff.codec.model import Codec
+from audiodiff.acoustic.net import AcousticNet
 from audiodiff.pipeline import SUPPORTED_PROGRAMS, Pipeline, acoustic_seed, crop_to_seconds, map_programs
-from audiodiff.prompt import parse
+from audiodiff.music.prompt import parse
 
 from conftest import build_tiny_checkpoints
 
@@ -172,7 +172,7 @@ def test_long_renders_have_no_jump_at_window_seams(pipeline):
     decoder's padding and LSTM state restart at each boundary) makes the seams about 3.7 x that
     percentile, and the test asserts the detector catches it. What untrained models cannot show is whether a window
     *musically* continues the previous one; that the next window follows its context is
-    tested in tests/test_acoustic.py.
+    tested in tests/acoustic/test_acoustic.py.
     """
     result = pipeline.generate([parse("D minor, 96 bpm, 5 s, seed 0")], steps=4, plan_steps=4)[0]
     acoustic, codec = pipeline.acoustic, pipeline.codec
@@ -221,7 +221,7 @@ def test_same_seed_same_bytes_other_seed_other_audio(ckpts, tmp_path):
 
 
 def test_generate_writes_plan_midi_and_plot(ckpts, tmp_path):
-    from audiodiff.midi import load_midi
+    from audiodiff.music.midi import load_midi
 
     out, mid, png = tmp_path / "x.wav", tmp_path / "x.mid", tmp_path / "x.png"
     assert generate(ckpts, out, "F# minor, 60 bpm, 6/8, flute, 4 s, seed 3", "--plan-out", str(mid),

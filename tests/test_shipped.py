@@ -2,10 +2,10 @@
 import numpy as np
 import torch
 
-from audiodiff.codec import load_codec
-from audiodiff.composer import compose, default_checkpoint
-from audiodiff.music import Key, Meter
-from audiodiff.prompt import Prompt
+from audiodiff.codec.model import load_codec
+from audiodiff.structure.compose import compose, default_checkpoint
+from audiodiff.music.theory import Key, Meter
+from audiodiff.music.prompt import Prompt
 from audiodiff.structure.model import StructureModel
 
 MAX_BYTES = 30 * 1024 * 1024
@@ -35,7 +35,7 @@ def test_shipped_codec_round_trips_audio_shapes():
 
 
 def test_shipped_pipeline_generates_music_in_the_asked_key_offline():
-    from audiodiff.evaluate import audio_adherence
+    from audiodiff.eval.estimators import audio_adherence
     from audiodiff.pipeline import Pipeline
 
     path = default_checkpoint("acoustic")
@@ -52,8 +52,8 @@ def test_shipped_pipeline_generates_music_in_the_asked_key_offline():
 def test_shipped_codec_decodes_long_audio_in_chunks_as_in_one_call():
     """Chunked decoding (what the pipeline does past 10 s) matches one decoder call on the real codec,
     whose LSTM sees the whole sequence in one call: the difference is far below the codec's own error."""
-    from audiodiff.chunked_decode import chunk_bounds
-    from audiodiff.codec import MAX_CALL_FRAMES
+    from audiodiff.codec.chunked import chunk_bounds
+    from audiodiff.codec.model import MAX_CALL_FRAMES
 
     codec = load_codec(default_checkpoint("codec"))
     codec.fold_decoder_weight_norm()

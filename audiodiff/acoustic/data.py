@@ -30,9 +30,9 @@ import torch
 from torch.utils.data import Dataset
 
 from audiodiff.acoustic.features import plan_features
-from audiodiff.codec import Codec
-from audiodiff.data.audio_windows import AudioWindow, AudioWindowDataset, read_windows
-from audiodiff.plan import Plan
+from audiodiff.codec.model import Codec
+from audiodiff.codec.data import AudioWindow, AudioWindowDataset, read_windows
+from audiodiff.music.plan import Plan
 
 
 def codec_fingerprint(codec: Codec) -> str:

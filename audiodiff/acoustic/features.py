@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from audiodiff.plan import Plan
+from audiodiff.music.plan import Plan
 
 NUM_SLOTS = 4
 PITCH_LOW, PITCH_HIGH = 24, 108  # C1..B7: seven octaves

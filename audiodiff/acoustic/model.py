@@ -3,7 +3,7 @@
 A piece longer than one training window is rendered as a chain of windows of ``window_frames``
 frames. The first window starts from nothing; every later window starts ``context_frames``
 before the end of what is rendered so far and takes those frames as known context (see
-:mod:`audiodiff.nets.acoustic_net`), so it continues the sound instead of starting afresh:
+:mod:`audiodiff.acoustic.net`), so it continues the sound instead of starting afresh:
 
     window 0: [0, W)            all new
     window 1: [W - K, 2W - K)   first K frames known, W - K new
@@ -25,13 +25,13 @@ import numpy as np
 import torch
 
 from audiodiff.acoustic.features import NULL_PROGRAM, plan_features, plan_frames
-from audiodiff.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from audiodiff.data.render import TAIL_SECONDS
+from audiodiff.io.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from audiodiff.corpus.render import TAIL_SECONDS
 from audiodiff.diffusion.gaussian import (
     SAMPLERS, SIGMA_MAX, Denoiser, classifier_free_guidance, edm_denoise, initial_noise, sample,
 )
-from audiodiff.nets.acoustic_net import AcousticNet, AcousticNetConfig
-from audiodiff.plan import Plan
+from audiodiff.acoustic.net import AcousticNet, AcousticNetConfig
+from audiodiff.music.plan import Plan
 
 KIND = "acoustic"
 DEFAULT_STEPS, DEFAULT_GUIDANCE, DEFAULT_SAMPLER = 8, 5.0, "dpmpp_2m"  # chosen on dev seeds 1000+

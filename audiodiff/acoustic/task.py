@@ -1,4 +1,4 @@
-"""Acoustic-model training task for :func:`audiodiff.training.train`: EDM loss with condition
+"""Acoustic-model training task for :func:`audiodiff.train.loop.train`: EDM loss with condition
 dropout for classifier-free guidance, over crops of the corpus windows' cached codec latents."""
 from __future__ import annotations
 
@@ -13,12 +13,12 @@ from torch import nn
 from audiodiff.acoustic.data import LatentWindows, codec_fingerprint, encode_corpus_latents
 from audiodiff.acoustic.features import NULL_PROGRAM
 from audiodiff.acoustic.model import AcousticConfig, AcousticModel, denoise
-from audiodiff.codec import load_codec
-from audiodiff.composer import default_checkpoint
+from audiodiff.codec.model import load_codec
+from audiodiff.structure.compose import default_checkpoint
 from audiodiff.diffusion.gaussian import loss_weight, training_sigmas
-from audiodiff.nets.acoustic_net import AcousticNet
-from audiodiff.training import TrainConfig
-from audiodiff.configs import check_keys
+from audiodiff.acoustic.net import AcousticNet
+from audiodiff.train.loop import TrainConfig
+from audiodiff.io.config import check_keys
 
 EXPORT_NAME = "acoustic.safetensors"
 
@@ -57,7 +57,7 @@ class AcousticTrainingConfig:
 
 
 class AcousticTask:
-    """:class:`audiodiff.training.Task` that trains an :class:`AcousticNet` on the corpus windows.
+    """:class:`audiodiff.train.loop.Task` that trains an :class:`AcousticNet` on the corpus windows.
 
     On construction it loads the codec, sizes the model for its latents, and encodes the train
     split into the latent cache unless a matching cache is there already.

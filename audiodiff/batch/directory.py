@@ -5,7 +5,7 @@ import json
 import time
 from pathlib import Path
 
-from audiodiff.audio_io import write_text_atomic
+from audiodiff.io.audio import write_text_atomic
 from audiodiff.batch import BatchError
 from audiodiff.batch.rows import Row, one_line
 

@@ -8,7 +8,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from audiodiff.audio_io import write_text_atomic
+from audiodiff.io.audio import write_text_atomic
 from audiodiff.batch import BatchError
 from audiodiff.batch.directory import POLL_SECONDS, is_finished, row_paths
 from audiodiff.batch.rows import Row

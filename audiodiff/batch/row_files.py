@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from audiodiff.audio_io import write_text_atomic
+from audiodiff.io.audio import write_text_atomic
 from audiodiff.batch.directory import row_paths
 from audiodiff.batch.rows import Row, one_line
 from audiodiff.batch.settings import Settings
@@ -46,7 +46,7 @@ def annotations(result: Result) -> dict:
 
 
 def _record(row: Row, result: Result, settings: Settings, peak_normalized: bool, paths: dict[str, Path]) -> dict:
-    from audiodiff.instruments import program_name
+    from audiodiff.music.instruments import program_name
 
     plan = result.plan
     melody = plan.melody
@@ -71,8 +71,8 @@ def _record(row: Row, result: Result, settings: Settings, peak_normalized: bool,
 
 def write_row(row: Row, result: Result, settings: Settings) -> dict:
     """Write a row's WAV, MIDI and annotations, then its record (last: the row is finished)."""
-    from audiodiff.audio_io import write_wav
-    from audiodiff.midi import save_midi
+    from audiodiff.io.audio import write_wav
+    from audiodiff.music.midi import save_midi
 
     paths = row_paths(Path(settings.out), row.id)
     clipped = write_wav(paths["audio"], result.audio, result.sample_rate)

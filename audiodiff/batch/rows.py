@@ -10,8 +10,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from audiodiff.batch import BatchError
-from audiodiff.music import Key, Meter
-from audiodiff.prompt import Prompt, parse
+from audiodiff.music.theory import Key, Meter
+from audiodiff.music.prompt import Prompt, parse
 
 FIELD_COLUMNS = ("key", "bpm", "meter", "instrument")
 OPTIONAL_COLUMNS = ("seed", "seconds")
@@ -38,7 +38,7 @@ def one_line(text: object) -> str:
 
 def derived_seed(index: int, prompt: Prompt) -> int:
     """The seed of a row that gives none (see the docstring of :mod:`audiodiff.batch`)."""
-    from audiodiff.data.prepare import (
+    from audiodiff.corpus.prepare import (
         stable_hash,  # the corpus recipe's process-independent hash
     )
 
@@ -86,7 +86,7 @@ def _key(value: object) -> Key:
 
 
 def _instrument(value: object) -> int:
-    from audiodiff.instruments import parse_instrument
+    from audiodiff.music.instruments import parse_instrument
 
     if isinstance(value, int) and not isinstance(value, bool):
         value = f"program {value}"  # GM numbers are 1-based, as in prompts

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 
 def _check_seed(seed: int | None) -> int | None:
-    from audiodiff.prompt import SEED_LIMIT
+    from audiodiff.music.prompt import SEED_LIMIT
 
     if seed is not None and not 0 <= seed < SEED_LIMIT:
         raise CliError(f"--seed must be in 0..{SEED_LIMIT - 1}, got {seed}")
@@ -26,7 +26,7 @@ def _sidecar(out: Path, result: Result, plan_path: Path | None, extra: dict) -> 
     """The JSON written next to a WAV: what it should sound like, and how to make it again."""
     import json
 
-    from audiodiff.instruments import program_name
+    from audiodiff.music.instruments import program_name
 
     plan = result.plan
     melody = plan.melody
@@ -46,16 +46,16 @@ def _sidecar(out: Path, result: Result, plan_path: Path | None, extra: dict) -> 
 def _write_result(stage: Staged, result: Result, out: Path, sidecar: Path, plan_out: Path | None,
                   plot: Path | None, plan_ref: Path | None, extra: dict, title: str) -> None:
     """Stage the WAV, its sidecar, and the optional plan MIDI and plot of one result."""
-    from audiodiff.audio_io import write_text_atomic, write_wav
+    from audiodiff.io.audio import write_text_atomic, write_wav
 
     if write_wav(stage(out), result.audio, result.sample_rate):
         warn(f"{out}: the audio would clip; peak-normalised to -1 dBFS")
     if plan_out is not None:
-        from audiodiff.midi import save_midi
+        from audiodiff.music.midi import save_midi
 
         save_midi(result.plan, stage(plan_out))
     if plot is not None:
-        from audiodiff.plot import save_plot
+        from audiodiff.io.plot import save_plot
 
         save_plot(stage(plot), result.plan, result.audio, result.sample_rate, title=title)
     write_text_atomic(stage(sidecar), _sidecar(out, result, plan_out or plan_ref, extra))
@@ -81,7 +81,7 @@ def cmd_generate(args: argparse.Namespace) -> None:
     """Plan and render ``args.prompt``; write the WAV, its sidecar and the optional MIDI and plot."""
     from dataclasses import replace
 
-    from audiodiff.prompt import parse
+    from audiodiff.music.prompt import parse
 
     prompt = parse(args.prompt)
     if args.seconds is not None:
@@ -90,8 +90,8 @@ def cmd_generate(args: argparse.Namespace) -> None:
         prompt = replace(prompt, seed=args.seed)
     out, sidecar, plan_out, plot = outputs(args.force, args.output, Path(args.output).with_suffix(".json"),
                                            args.plan_out, args.plot)
-    from audiodiff.composer import resolve_seed
-    from audiodiff.instruments import nearest_program
+    from audiodiff.structure.compose import resolve_seed
+    from audiodiff.music.instruments import nearest_program
     from audiodiff.pipeline import SUPPORTED_PROGRAMS, Pipeline
 
     prompt = replace(prompt, seed=resolve_seed(prompt.seed))
@@ -115,7 +115,7 @@ def cmd_generate(args: argparse.Namespace) -> None:
 
 def cmd_render(args: argparse.Namespace) -> None:
     """Render the MIDI file ``args.plan``; write the WAV, its sidecar and the optional plot."""
-    from audiodiff.midi import load_midi
+    from audiodiff.music.midi import load_midi
 
     _check_seed(args.seed)
     if args.seconds is not None and not args.seconds > 0:
@@ -125,7 +125,7 @@ def cmd_render(args: argparse.Namespace) -> None:
     if report.num_moved:
         warn(f"{args.plan}: {report.num_moved} of {2 * report.num_notes} note times moved to the 16th grid "
              f"(max {report.max_error_seconds * 1000:.0f} ms)")
-    from audiodiff.composer import resolve_seed
+    from audiodiff.structure.compose import resolve_seed
     from audiodiff.pipeline import Pipeline, map_programs
 
     warn_mapped(map_programs(plan)[1])

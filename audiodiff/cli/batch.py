@@ -101,12 +101,12 @@ def _rows(args: argparse.Namespace) -> list[Row]:
 
 def _checkpoint_files(args: argparse.Namespace) -> tuple[dict[str, str], dict[str, str]]:
     """Path and SHA-256 of each model's checkpoint (given, else shipped), checked to hold that model."""
-    from audiodiff.checkpoint import (
+    from audiodiff.io.checkpoint import (
         CheckpointError,
         checkpoint_sha256,
         read_checkpoint_header,
     )
-    from audiodiff.composer import default_checkpoint
+    from audiodiff.structure.compose import default_checkpoint
 
     paths, hashes = {}, {}
     for name in ("structure", "acoustic", "codec"):
@@ -125,7 +125,7 @@ def _map_programs(rows: list[Row]) -> list[tuple[str, int, int]]:
     """Give each row's melody the nearest program the acoustic model knows; returns the changes made."""
     from dataclasses import replace
 
-    from audiodiff.instruments import nearest_program
+    from audiodiff.music.instruments import nearest_program
     from audiodiff.pipeline import SUPPORTED_PROGRAMS
 
     changes = []

@@ -12,7 +12,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     """Score the clips of ``args.source``; print the table and optionally write it all as JSON."""
     import json
 
-    from audiodiff.evaluate_clips import format_table, read_clips, score_clip, summary
+    from audiodiff.eval.clips import format_table, read_clips, score_clip, summary
 
     (json_out,) = outputs(args.force, args.json) if args.json else (None,)
     # librosa warns about short or quiet clips (tuning from no peaks, FFT longer than a CQT octave);
@@ -24,7 +24,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     scores = [score_clip(c) for c in clips]
     totals = summary(scores)
     if json_out is not None:
-        from audiodiff.audio_io import write_text_atomic
+        from audiodiff.io.audio import write_text_atomic
 
         write_text_atomic(json_out, json.dumps({"source": str(args.source), "summary": totals,
                                                 "clips": [s.to_dict() for s in scores]}, indent=1) + "\n")

@@ -17,7 +17,7 @@ def warn(message: str) -> None:
 
 def warn_mapped(changes: list[tuple[str, int, int]]) -> None:
     """One warning line per program the model was not trained on."""
-    from audiodiff.instruments import program_name
+    from audiodiff.music.instruments import program_name
 
     seen: dict[int, tuple[int, list[str]]] = {}
     for track, old, new in changes:

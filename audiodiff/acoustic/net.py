@@ -1,0 +1,193 @@
+"""1-D U-Net denoiser over codec latents (architecture only; never samples).
+
+Inputs (B batch, D latent channels, T frames at the codec frame rate):
+
+- ``x [B, D, T]``: noisy latents already scaled by EDM's ``c_in``; ``c_noise [B]``: ``ln(sigma) / 4``
+- ``rolls [B, NUM_FEATURES, T]`` and ``programs [B, NUM_SLOTS]``: the plan (acoustic.features)
+- ``context [B, D, T]`` and ``context_mask [B, 1, T]``: clean latents of the frames that are
+  already known (the previous window's tail, prepended in time), 1 in the mask where known.
+
+The previous window enters *in time*: a window is ``[known context | new frames]`` and the net
+sees the clean context as two extra input channel groups (latents x mask, mask), so its
+convolutions carry the sound across the boundary and the new frames continue it without a seam.
+The plan is encoded once per call (a shared per-slot pitch projection, FiLM-ed by the slot's
+program embedding so the net can tell a flute from a violin, plus drum onsets), average-pooled to
+every U-Net level and added inside each residual block; the noise level enters by FiLM.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from audiodiff.acoustic.features import DRUM_CLASSES, NUM_PROGRAMS, NUM_SLOTS, SLOT_CHANNELS
+from audiodiff.io.config import from_preset_dict, to_json_dict
+
+PRESETS = ("tiny", "cpu", "gpu")
+
+
+@dataclass
+class AcousticNetConfig:
+    """Size of the acoustic U-Net; ``latent_dim`` must equal the codec's."""
+
+    latent_dim: int = 64  # D, the codec's latent channels
+    widths: tuple[int, ...] = (64, 96, 128, 192, 256)  # channels per level; each level halves the frames
+    blocks: tuple[int, ...] = (1, 1, 2, 2, 2)  # residual blocks per level on the way down (and up)
+    mid_dilations: tuple[int, ...] = (1, 2, 4, 8)  # one block each at the lowest level (receptive field)
+    kernel_size: int = 3
+    noise_dim: int = 128  # noise-level embedding width
+    plan_dim: int = 64  # plan encoder output channels
+    slot_dim: int = 32  # per-slot pitch encoding width
+
+    def __post_init__(self) -> None:
+        self.widths = tuple(int(w) for w in self.widths)
+        self.blocks = tuple(int(b) for b in self.blocks)
+        self.mid_dilations = tuple(int(d) for d in self.mid_dilations)
+        if not self.widths or any(w % 8 for w in self.widths):
+            raise ValueError(f"widths must be non-empty multiples of 8, got {self.widths}")
+        if len(self.blocks) != len(self.widths) or min(self.blocks) < 1:
+            raise ValueError(f"blocks must give >= 1 block for each of the {len(self.widths)} levels, got {self.blocks}")
+        if self.kernel_size % 2 == 0:
+            raise ValueError(f"kernel_size must be odd, got {self.kernel_size}")
+
+    @property
+    def frame_multiple(self) -> int:
+        """Inputs are padded internally to a multiple of this many frames."""
+        return 2 ** (len(self.widths) - 1)
+
+    @classmethod
+    def preset(cls, name: str) -> AcousticNetConfig:
+        """tiny (tests, 0.07 M params), cpu (7 M, 0.44 GMAC per 500 frames), gpu (58 M at D=128)."""
+        if name == "tiny":
+            return cls(widths=(16, 32), blocks=(1, 1), mid_dilations=(1, 2), noise_dim=32, plan_dim=16, slot_dim=8)
+        elif name == "cpu":
+            return cls()
+        elif name == "gpu":
+            return cls(widths=(128, 256, 384, 512, 768), blocks=(2, 2, 2, 2, 2), mid_dilations=(1, 2, 4, 8),
+                       noise_dim=256, plan_dim=128, slot_dim=64)
+        else:
+            raise ValueError(f"unknown acoustic net preset {name!r}; choose one of {', '.join(PRESETS)}")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AcousticNetConfig:
+        """Build from ``{"preset": name, **overrides}`` or plain fields; unknown keys are errors."""
+        return from_preset_dict(cls, data, "acoustic net")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (tuples become lists)."""
+        return to_json_dict(self)
+
+
+def _norm(channels: int) -> nn.GroupNorm:
+    return nn.GroupNorm(math.gcd(channels, 32), channels)
+
+
+class NoiseEmbedding(nn.Module):
+    """``c_noise [B]`` -> ``[B, dim]``: fixed log-spaced sinusoids (frequencies 1..1000) + MLP."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.register_buffer("freqs", torch.logspace(0, 3, dim // 2), persistent=False)
+        self.mlp = nn.Sequential(nn.Linear(2 * (dim // 2), dim), nn.SiLU(), nn.Linear(dim, dim), nn.SiLU())
+
+    def forward(self, c_noise: torch.Tensor) -> torch.Tensor:
+        args = c_noise[:, None].float() * self.freqs
+        return self.mlp(torch.cat([args.cos(), args.sin()], dim=1))
+
+
+class PlanEncoder(nn.Module):
+    """``rolls [B, NUM_FEATURES, T]``, ``programs [B, NUM_SLOTS]`` -> ``[B, plan_dim, T]``."""
+
+    def __init__(self, config: AcousticNetConfig) -> None:
+        super().__init__()
+        k, pad = config.kernel_size, config.kernel_size // 2
+        self.pitch = nn.Conv1d(SLOT_CHANNELS, config.slot_dim, 1)  # shared by all slots
+        self.program = nn.Embedding(NUM_PROGRAMS + 1, 2 * config.slot_dim)  # + NULL_PROGRAM
+        nn.init.normal_(self.program.weight, std=0.1)
+        self.mix = nn.Sequential(
+            nn.Conv1d(NUM_SLOTS * config.slot_dim + len(DRUM_CLASSES), config.plan_dim, k, padding=pad),
+            nn.SiLU(), nn.Conv1d(config.plan_dim, config.plan_dim, k, padding=pad))
+
+    def forward(self, rolls: torch.Tensor, programs: torch.Tensor) -> torch.Tensor:
+        b, _, t = rolls.shape
+        pitched = NUM_SLOTS * SLOT_CHANNELS
+        h = self.pitch(rolls[:, :pitched].reshape(b * NUM_SLOTS, SLOT_CHANNELS, t)).reshape(b, NUM_SLOTS, -1, t)
+        scale, shift = self.program(programs)[..., None].chunk(2, dim=2)  # [B, S, slot_dim, 1] each
+        h = F.silu(h * (1 + scale) + shift).reshape(b, -1, t)
+        return self.mix(torch.cat([h, rolls[:, pitched:]], dim=1))
+
+
+class ResBlock(nn.Module):
+    """GroupNorm-SiLU-conv twice; adds the plan after the first conv, FiLMs by the noise level."""
+
+    def __init__(self, c_in: int, c_out: int, config: AcousticNetConfig, dilation: int = 1) -> None:
+        super().__init__()
+        k = config.kernel_size
+        self.norm1 = _norm(c_in)
+        self.conv1 = nn.Conv1d(c_in, c_out, k, padding=dilation * (k // 2), dilation=dilation)
+        self.plan = nn.Conv1d(config.plan_dim, c_out, 1)
+        self.noise = nn.Linear(config.noise_dim, 2 * c_out)
+        self.norm2 = _norm(c_out)
+        self.conv2 = nn.Conv1d(c_out, c_out, k, padding=k // 2)
+        self.skip = nn.Conv1d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
+
+    def forward(self, x: torch.Tensor, noise: torch.Tensor, plan: torch.Tensor) -> torch.Tensor:
+        h = self.conv1(F.silu(self.norm1(x))) + self.plan(plan)
+        scale, shift = self.noise(noise)[..., None].chunk(2, dim=1)
+        h = self.conv2(F.silu(self.norm2(h) * (1 + scale) + shift))
+        return (h + self.skip(x)) / math.sqrt(2)
+
+
+class AcousticNet(nn.Module):
+    """The denoiser network ``F``: see the module docstring for inputs; returns ``[B, D, T]``."""
+
+    def __init__(self, config: AcousticNetConfig) -> None:
+        super().__init__()
+        self.config = config
+        widths, k, d = config.widths, config.kernel_size, config.latent_dim
+        self.noise_embedding = NoiseEmbedding(config.noise_dim)
+        self.plan_encoder = PlanEncoder(config)
+        self.inp = nn.Conv1d(2 * d + 1, widths[0], k, padding=k // 2)
+        self.down = nn.ModuleList(
+            nn.ModuleList(ResBlock(w, w, config) for _ in range(n)) for w, n in zip(widths, config.blocks))
+        self.downsample = nn.ModuleList(
+            nn.Conv1d(a, b, 3, stride=2, padding=1) for a, b in zip(widths[:-1], widths[1:]))
+        self.mid = nn.ModuleList(ResBlock(widths[-1], widths[-1], config, dil) for dil in config.mid_dilations)
+        self.upsample = nn.ModuleList(
+            nn.Conv1d(b, a, k, padding=k // 2) for a, b in zip(widths[:-1], widths[1:]))
+        self.up = nn.ModuleList(
+            nn.ModuleList(ResBlock(2 * w if j == 0 else w, w, config) for j in range(n))
+            for w, n in zip(widths, config.blocks))
+        self.out = nn.Sequential(_norm(widths[0]), nn.SiLU(), nn.Conv1d(widths[0], d, k, padding=k // 2))
+
+    def forward(self, x: torch.Tensor, c_noise: torch.Tensor, rolls: torch.Tensor, programs: torch.Tensor,
+                context: torch.Tensor, context_mask: torch.Tensor) -> torch.Tensor:
+        frames = x.shape[-1]
+        extra = -frames % self.config.frame_multiple
+        if extra:  # zero frames: silent plan, nothing known
+            x, rolls, context, context_mask = (F.pad(t, (0, extra)) for t in (x, rolls, context, context_mask))
+        noise = self.noise_embedding(c_noise)
+        plans = [self.plan_encoder(rolls, programs)]
+        for _ in self.config.widths[1:]:
+            plans.append(F.avg_pool1d(plans[-1], 2))
+        h = self.inp(torch.cat([x, context * context_mask, context_mask], dim=1))
+        skips = []
+        for level, blocks in enumerate(self.down):
+            if level:
+                h = self.downsample[level - 1](h)
+            for block in blocks:
+                h = block(h, noise, plans[level])
+            skips.append(h)
+        for block in self.mid:
+            h = block(h, noise, plans[-1])
+        for level in reversed(range(len(self.up))):
+            if level < len(self.up) - 1:
+                h = self.upsample[level](F.interpolate(h, scale_factor=2.0, mode="nearest"))
+            h = torch.cat([h, skips[level]], dim=1)
+            for block in self.up[level]:
+                h = block(h, noise, plans[level])
+        return self.out(h)[..., :frames]

@@ -1,0 +1,159 @@
+"""audiodiff batch: rows -> WAV + MIDI + annotations + manifest; grid; resume; workers and torchrun shards."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+
+from audiodiff.batch.grid import grid_rows, parse_bpm_range
+from audiodiff.batch.rows import derived_seed, read_rows
+from audiodiff.batch.run import chunks_of
+from audiodiff.cli import main
+from audiodiff.music.midi import load_midi
+from audiodiff.music.theory import ALL_KEYS
+from audiodiff.music.prompt import parse
+
+SR = 24000
+FAST = ["--steps", "2", "--plan-steps", "2", "--threads", "1", "--no-progress"]
+ROWS = [
+    '{"prompt": "D minor, 96 bpm, 3/4, violin", "seed": 7, "seconds": 2}',
+    '{"key": "F# minor", "bpm": 60, "meter": "6/8", "instrument": "flute", "seconds": 1.5}',
+    '{"key": "Bb", "instrument": 41, "seconds": 1}',
+    '{"prompt": "G major, 140 bpm, 2/4, 1 s"}',
+    '{"prompt": "A minor, 1 s", "seed": 3}',
+]
+
+
+def model_args(ckpts: dict) -> list[str]:
+    return [a for name in ("structure", "acoustic", "codec") for a in (f"--{name}", ckpts[name])]
+
+
+def batch(ckpts, source, out, *extra: str) -> int:
+    return main(["batch", str(source), "--out", str(out), *FAST, *extra, *model_args(ckpts)])
+
+
+def jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+@pytest.fixture
+def rows_file(tmp_path) -> Path:
+    path = tmp_path / "rows.jsonl"
+    path.write_text("\n".join(ROWS) + "\n")
+    return path
+
+
+def test_batch_writes_audio_midi_annotations_and_manifests(tiny_ckpts, rows_file, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert batch(tiny_ckpts, rows_file, out) == 0
+    assert capsys.readouterr().out.strip() == f"{out}: 5 rows, 5 written (0 already done), 0 failed; " \
+                                              f"manifest {out / 'manifest.jsonl'}"
+    records = jsonl(out / "manifest.jsonl")
+    assert [r["id"] for r in records] == [f"{i:06d}" for i in range(5)]
+    first = records[0]
+    assert {k: first[k] for k in ("key", "mode", "bpm", "meter", "instrument", "program", "seconds", "seed")} == {
+        "key": "D minor", "mode": "minor", "bpm": 96.0, "meter": "3/4", "instrument": "violin", "program": 40,
+        "seconds": 2.0, "seed": 7}
+    assert first["programs"][0] == 40 and first["prompt"] == "D minor, 96 bpm, 3/4, violin, 2 s, seed 7"
+    assert len(first["structure_sha256"]) == 16 and first["input"]["seed"] == 7
+    assert records[1]["meter"] == "6/8" and records[1]["bpm"] == 60.0 and records[1]["program"] == 73
+    assert records[2]["program"] == 40 and records[2]["key"] == "Bb major"  # GM number 41 = violin
+    # rows without a seed get the derived one
+    assert records[3]["seed"] == derived_seed(3, parse("G major, 140 bpm, 2/4, 1 s"))
+    for r in records:
+        info = sf.info(out / r["audio"])
+        assert info.samplerate == SR and info.frames == r["num_samples"] == round(r["seconds"] * SR)
+        plan, report = load_midi(out / r["midi"])
+        assert report.num_moved == 0 and plan.key.name == r["key"]
+        ann = json.loads((out / r["annotations"]).read_text())
+        assert ann["tracks"] == r["tracks"] and ann["chords"] == r["chords"]
+        for track in r["tracks"]:
+            for pitch, onset, offset, velocity in track["notes"]:
+                assert 0 <= pitch < 128 and 0 <= onset <= offset <= r["seconds"] and 1 <= velocity <= 127
+        assert all(start < end <= r["seconds"] for _, start, end in r["chords"])
+        assert r["beats"][0] == 0.0 and r["downbeats"][0] == 0.0
+    with open(out / "manifest.csv", newline="") as f:
+        flat = list(csv.DictReader(f))
+    assert [row["id"] for row in flat] == [r["id"] for r in records]
+    assert flat[0]["annotations"] == "annotations/000000.json" and flat[0]["programs"].split()[0] == "40"
+    assert (out / "errors.jsonl").read_text() == ""
+    assert not [p for p in out.rglob(".*")]
+
+
+def test_resume_skips_finished_rows_and_redoes_partial_ones(tiny_ckpts, rows_file, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert batch(tiny_ckpts, rows_file, out) == 0
+    wav = (out / "audio" / "000002.wav").read_bytes()
+    (out / "records" / "000002.json").unlink()  # as if killed after the WAV, before the record
+    (out / "audio" / "000002.wav").write_bytes(b"torn")
+    (out / "audio" / ".000002.wav.999.deadbeef.tmp.wav").write_bytes(b"stale")
+    capsys.readouterr()
+    assert batch(tiny_ckpts, rows_file, out, "--resume") == 0
+    assert "5 written (4 already done)" in capsys.readouterr().out
+    assert (out / "audio" / "000002.wav").read_bytes() == wav
+    assert len(jsonl(out / "manifest.jsonl")) == 5 and not [p for p in out.rglob(".*")]
+
+
+def test_two_workers_write_the_same_files_as_one(tiny_ckpts, rows_file, tmp_path):
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert batch(tiny_ckpts, rows_file, one, "--batch-size", "2") == 0
+    assert batch(tiny_ckpts, rows_file, two, "--batch-size", "2", "--workers", "2") == 0
+    for sub in ("audio", "midi", "annotations", "records"):
+        names = sorted(p.name for p in (one / sub).iterdir())
+        assert names == sorted(p.name for p in (two / sub).iterdir()) and len(names) == 5
+        for name in names:
+            assert (one / sub / name).read_bytes() == (two / sub / name).read_bytes(), (sub, name)
+    for name in ("manifest.jsonl", "manifest.csv", "errors.jsonl"):
+        assert (one / name).read_bytes() == (two / name).read_bytes()
+
+
+def test_torchrun_ranks_share_the_rows(tiny_ckpts, rows_file, tmp_path):
+    """Two processes with RANK/WORLD_SIZE as torchrun sets them: no duplicates, no gaps, rank 0 gathers."""
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "audiodiff", "batch", str(rows_file), "--out", str(out), *FAST,
+           *model_args(tiny_ckpts)]
+    procs = [subprocess.Popen(cmd, env={**os.environ, "RANK": str(r), "WORLD_SIZE": "2", "LOCAL_RANK": str(r),
+                                        "PYTHONWARNINGS": "ignore"},
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for r in range(2)]
+    outputs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    assert outputs[1][0].strip() == "rank 1: 2 rows, 0 already done, 0 failed"
+    assert "5 rows, 5 written" in outputs[0][0]
+    assert [r["index"] for r in jsonl(out / "manifest.jsonl")] == list(range(5))
+    single = tmp_path / "single"
+    assert batch(tiny_ckpts, rows_file, single) == 0
+    for name in sorted(p.name for p in (single / "audio").iterdir()):
+        assert (single / "audio" / name).read_bytes() == (out / "audio" / name).read_bytes()
+
+
+def test_grid_covers_keys_tempos_meters_and_seeds(tiny_ckpts, tmp_path, capsys):
+    rows = grid_rows("60:100:20", "3/4,4/4", "piano,violin", 2, 1.0)
+    assert len(rows) == 24 * 3 * 2 * 2 * 2
+    assert {r.prompt.key for r in rows} == set(ALL_KEYS)
+    assert sorted({r.prompt.bpm for r in rows}) == [60, 80, 100] and {r.prompt.seed for r in rows} == {0, 1}
+    assert parse_bpm_range("60:180:20") == [60, 80, 100, 120, 140, 160, 180] and parse_bpm_range("90,120") == [90, 120]
+    out = tmp_path / "grid"
+    assert main(["batch", "--grid", "--bpm", "120", "--seconds", "1", "--out", str(out), *FAST,
+                 *model_args(tiny_ckpts)]) == 0
+    records = jsonl(out / "manifest.jsonl")
+    assert len(records) == 24 and len({r["key"] for r in records}) == 24
+    assert {(r["bpm"], r["meter"], r["instrument"], r["seed"], r["seconds"]) for r in records} == {
+        (120.0, "4/4", "acoustic grand piano", 0, 1.0)}
+
+
+def test_shards_have_no_duplicates_and_no_gaps(tmp_path):
+    path = tmp_path / "rows.csv"
+    path.write_text("prompt\n" + "".join(f'"C major, seed {i}"\n' for i in range(11)))
+    rows = read_rows(path)
+    for batch_size in (1, 2, 4):
+        for world in (1, 2, 3):
+            got = sorted(r.index for rank in range(world) for c in chunks_of(rows, batch_size, rank, world) for r in c)
+            assert got == list(range(11))
+    assert [r.index for c in chunks_of(rows, 1, 1, 3) for r in c] == [1, 4, 7, 10]  # row i -> rank i % world
+    assert [r.prompt.seed for r in rows] == list(range(11))
