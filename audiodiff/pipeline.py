@@ -28,14 +28,14 @@ import numpy as np
 import torch
 
 from audiodiff.acoustic.model import DEFAULT_GUIDANCE, DEFAULT_STEPS, AcousticModel
-from audiodiff.io.checkpoint import CheckpointError
 from audiodiff.codec.model import Codec, load_codec
-from audiodiff.structure.compose import bars_for, compose, default_checkpoint, resolve_seed
 from audiodiff.corpus.config import BASS_PROGRAMS, COMP_PROGRAMS, ENSEMBLE_PROGRAMS, MELODY_PROGRAMS
 from audiodiff.corpus.render import TAIL_SECONDS
+from audiodiff.io.checkpoint import CheckpointError
 from audiodiff.music.instruments import nearest_program
 from audiodiff.music.plan import Plan
 from audiodiff.music.prompt import Prompt
+from audiodiff.structure.compose import bars_for, compose, default_checkpoint, resolve_seed
 from audiodiff.structure.model import DEFAULT_GUIDANCE as DEFAULT_PLAN_GUIDANCE
 from audiodiff.structure.model import DEFAULT_STEPS as DEFAULT_PLAN_STEPS
 from audiodiff.structure.model import MAX_BARS_GENERATED, StructureModel

@@ -43,13 +43,13 @@ import torch
 from tqdm import tqdm
 
 from audiodiff.acoustic.model import DEFAULT_GUIDANCE, DEFAULT_STEPS
-from audiodiff.io.audio import write_text_atomic, write_wav
 from audiodiff.corpus.render import Renderer
-from audiodiff.eval.estimators import Adherence, audio_adherence, summarize
 from audiodiff.eval.clips import matched_ground_truth, read_split, window_adherence
+from audiodiff.eval.estimators import Adherence, audio_adherence, summarize
+from audiodiff.io.audio import write_text_atomic, write_wav
+from audiodiff.music.prompt import Prompt, parse
 from audiodiff.music.theory import ALL_KEYS, SUPPORTED_METERS, Meter
 from audiodiff.pipeline import DEFAULT_PLAN_GUIDANCE, Pipeline
-from audiodiff.music.prompt import Prompt, parse
 
 # torch's weight_norm deprecation (in every process); librosa on quiet clips: the estimates are still made
 warnings.filterwarnings("ignore", category=FutureWarning)

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from audiodiff.eval.estimators import summarize
 from audiodiff.eval.clips import read_split, window_adherence
+from audiodiff.eval.estimators import summarize
 
 
 def main() -> None:

@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from audiodiff.structure.compose import compose, default_checkpoint
-from audiodiff.music.theory import ALL_KEYS, Meter, SUPPORTED_METERS, estimate_key
 from audiodiff.music.plan import Plan
 from audiodiff.music.prompt import Prompt
+from audiodiff.music.theory import ALL_KEYS, SUPPORTED_METERS, Meter, estimate_key
+from audiodiff.structure.compose import compose, default_checkpoint
 from audiodiff.structure.model import DEFAULT_GUIDANCE, DEFAULT_ORDER_NOISE, StructureModel
 from audiodiff.structure.tokens import tonic_pitch
 

@@ -46,10 +46,10 @@ def build_tiny_checkpoints(root: Path, window_frames: int = 128, context_frames:
 
     Seconds to build; the session fixture ``tiny_ckpts`` and tests/test_pipeline.py use it."""
     from audiodiff.acoustic.model import AcousticConfig, AcousticModel
-    from audiodiff.codec.model import Codec, CodecConfig, save_codec
     from audiodiff.acoustic.net import AcousticNet, AcousticNetConfig
-    from audiodiff.structure.net import StructureNet, StructureNetConfig
+    from audiodiff.codec.model import Codec, CodecConfig, save_codec
     from audiodiff.structure.model import StructureModel
+    from audiodiff.structure.net import StructureNet, StructureNetConfig
 
     torch.manual_seed(0)
     StructureModel(StructureNet(StructureNetConfig.preset("tiny"))).save(root / "structure.safetensors")

@@ -13,16 +13,15 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from conftest import build_tiny_checkpoints
 
 from audiodiff.acoustic.model import AcousticModel, window_schedule
-from audiodiff.io.checkpoint import CheckpointError
+from audiodiff.acoustic.net import AcousticNet
 from audiodiff.cli import main
 from audiodiff.codec.model import Codec
-from audiodiff.acoustic.net import AcousticNet
-from audiodiff.pipeline import SUPPORTED_PROGRAMS, Pipeline, acoustic_seed, crop_to_seconds, map_programs
+from audiodiff.io.checkpoint import CheckpointError
 from audiodiff.music.prompt import parse
-
-from conftest import build_tiny_checkpoints
+from audiodiff.pipeline import SUPPORTED_PROGRAMS, Pipeline, acoustic_seed, crop_to_seconds, map_programs
 
 SR = 24000
 WINDOW, CONTEXT = 128, 32  # short acoustic windows (1.7 s), so every clip here spans several

@@ -3,9 +3,9 @@ import numpy as np
 import torch
 
 from audiodiff.codec.model import load_codec
-from audiodiff.structure.compose import compose, default_checkpoint
-from audiodiff.music.theory import Key, Meter
 from audiodiff.music.prompt import Prompt
+from audiodiff.music.theory import Key, Meter
+from audiodiff.structure.compose import compose, default_checkpoint
 from audiodiff.structure.model import StructureModel
 
 MAX_BYTES = 30 * 1024 * 1024

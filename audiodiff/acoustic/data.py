@@ -30,8 +30,8 @@ import torch
 from torch.utils.data import Dataset
 
 from audiodiff.acoustic.features import plan_features
-from audiodiff.codec.model import Codec
 from audiodiff.codec.data import AudioWindow, AudioWindowDataset, read_windows
+from audiodiff.codec.model import Codec
 from audiodiff.music.plan import Plan
 
 

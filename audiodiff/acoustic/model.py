@@ -25,12 +25,18 @@ import numpy as np
 import torch
 
 from audiodiff.acoustic.features import NULL_PROGRAM, plan_features, plan_frames
-from audiodiff.io.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from audiodiff.acoustic.net import AcousticNet, AcousticNetConfig
 from audiodiff.corpus.render import TAIL_SECONDS
 from audiodiff.diffusion.gaussian import (
-    SAMPLERS, SIGMA_MAX, Denoiser, classifier_free_guidance, edm_denoise, initial_noise, sample,
+    SAMPLERS,
+    SIGMA_MAX,
+    Denoiser,
+    classifier_free_guidance,
+    edm_denoise,
+    initial_noise,
+    sample,
 )
-from audiodiff.acoustic.net import AcousticNet, AcousticNetConfig
+from audiodiff.io.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from audiodiff.music.plan import Plan
 
 KIND = "acoustic"

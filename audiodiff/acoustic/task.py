@@ -13,12 +13,12 @@ from torch import nn
 from audiodiff.acoustic.data import LatentWindows, codec_fingerprint, encode_corpus_latents
 from audiodiff.acoustic.features import NULL_PROGRAM
 from audiodiff.acoustic.model import AcousticConfig, AcousticModel, denoise
-from audiodiff.codec.model import load_codec
-from audiodiff.structure.compose import default_checkpoint
-from audiodiff.diffusion.gaussian import loss_weight, training_sigmas
 from audiodiff.acoustic.net import AcousticNet
-from audiodiff.train.loop import TrainConfig
+from audiodiff.codec.model import load_codec
+from audiodiff.diffusion.gaussian import loss_weight, training_sigmas
 from audiodiff.io.config import check_keys
+from audiodiff.structure.compose import default_checkpoint
+from audiodiff.train.loop import TrainConfig
 
 EXPORT_NAME = "acoustic.safetensors"
 

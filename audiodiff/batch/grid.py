@@ -5,8 +5,8 @@ import math
 
 from audiodiff.batch import BatchError
 from audiodiff.batch.rows import Row, make_row
-from audiodiff.music.theory import ALL_KEYS
 from audiodiff.music.prompt import BPM_RANGE
+from audiodiff.music.theory import ALL_KEYS
 
 
 def parse_bpm_range(text: str) -> list[float]:

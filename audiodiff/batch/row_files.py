@@ -5,10 +5,10 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from audiodiff.io.audio import write_text_atomic
 from audiodiff.batch.directory import row_paths
 from audiodiff.batch.rows import Row, one_line
 from audiodiff.batch.settings import Settings
+from audiodiff.io.audio import write_text_atomic
 
 if TYPE_CHECKING:
     from audiodiff.pipeline import Result

@@ -10,8 +10,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from audiodiff.batch import BatchError
-from audiodiff.music.theory import Key, Meter
 from audiodiff.music.prompt import Prompt, parse
+from audiodiff.music.theory import Key, Meter
 
 FIELD_COLUMNS = ("key", "bpm", "meter", "instrument")
 OPTIONAL_COLUMNS = ("seed", "seconds")

@@ -90,9 +90,9 @@ def cmd_generate(args: argparse.Namespace) -> None:
         prompt = replace(prompt, seed=args.seed)
     out, sidecar, plan_out, plot = outputs(args.force, args.output, Path(args.output).with_suffix(".json"),
                                            args.plan_out, args.plot)
-    from audiodiff.structure.compose import resolve_seed
     from audiodiff.music.instruments import nearest_program
     from audiodiff.pipeline import SUPPORTED_PROGRAMS, Pipeline
+    from audiodiff.structure.compose import resolve_seed
 
     prompt = replace(prompt, seed=resolve_seed(prompt.seed))
     program = nearest_program(prompt.program, SUPPORTED_PROGRAMS)
@@ -125,8 +125,8 @@ def cmd_render(args: argparse.Namespace) -> None:
     if report.num_moved:
         warn(f"{args.plan}: {report.num_moved} of {2 * report.num_notes} note times moved to the 16th grid "
              f"(max {report.max_error_seconds * 1000:.0f} ms)")
-    from audiodiff.structure.compose import resolve_seed
     from audiodiff.pipeline import Pipeline, map_programs
+    from audiodiff.structure.compose import resolve_seed
 
     warn_mapped(map_programs(plan)[1])
     _set_threads(args.threads)

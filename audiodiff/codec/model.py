@@ -24,8 +24,8 @@ from typing import Any, Iterable
 import torch
 from torch import nn
 
-from audiodiff.io.checkpoint import CheckpointError, checkpoint_sha256, load_checkpoint, save_checkpoint
 from audiodiff.codec.chunked import decode_in_chunks
+from audiodiff.io.checkpoint import CheckpointError, checkpoint_sha256, load_checkpoint, save_checkpoint
 from audiodiff.io.config import from_preset_dict, to_json_dict
 
 CODEC_KIND = "codec"

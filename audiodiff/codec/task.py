@@ -17,10 +17,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from audiodiff.codec.model import Codec, CodecConfig, load_codec, measure_latent_scale, save_codec
 from audiodiff.codec.data import AudioWindowDataset
-from audiodiff.train.loop import TrainConfig
+from audiodiff.codec.model import Codec, CodecConfig, load_codec, measure_latent_scale, save_codec
 from audiodiff.io.config import check_keys
+from audiodiff.train.loop import TrainConfig
 
 EXPORT_NAME = "codec.safetensors"
 _EXPORT_DTYPES = {"float32": torch.float32, "float16": torch.float16}

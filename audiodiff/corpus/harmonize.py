@@ -9,8 +9,8 @@ from bisect import bisect_left
 
 import numpy as np
 
-from audiodiff.music.theory import Chord, Key
 from audiodiff.music.plan import Note, Plan
+from audiodiff.music.theory import Chord, Key
 
 # Scale-degree roots (semitones above the tonic) and qualities of the candidate chords.
 _MAJOR_CHORDS = ((0, "maj"), (2, "min"), (4, "min"), (5, "maj"), (7, "maj"), (7, "7"), (9, "min"))

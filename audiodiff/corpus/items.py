@@ -9,12 +9,12 @@ from pathlib import Path
 
 import numpy as np
 
-from audiodiff.music.arrange import ArrangementStyle, arrange
 from audiodiff.corpus.config import DataConfig
 from audiodiff.corpus.harmonize import chord_of_notes, harmonize
 from audiodiff.corpus.render import TAIL_SECONDS
-from audiodiff.music.theory import Key
+from audiodiff.music.arrange import ArrangementStyle, arrange
 from audiodiff.music.plan import Note, Plan, Track
+from audiodiff.music.theory import Key
 
 MAX_REPEATS = 4
 MELODY_MEDIAN_RANGE = (62, 74)  # octave placement of transposed melodies (MIDI pitch of the median)

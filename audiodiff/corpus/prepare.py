@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from audiodiff.corpus.config import DataConfig
-from audiodiff.corpus.sources import SkipTune, TuneSource, iter_abc_tunes, iter_chorales, iter_midi_dir, tune_to_plan
 from audiodiff.corpus.items import ItemSpec, build_item_specs, render_item, split_tunes
+from audiodiff.corpus.sources import SkipTune, TuneSource, iter_abc_tunes, iter_chorales, iter_midi_dir, tune_to_plan
 from audiodiff.music.plan import Plan
 
 SPLITS = ("train", "val", "test")

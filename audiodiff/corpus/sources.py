@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from audiodiff.music.theory import Key, Meter, estimate_key, parse_pitch_class
 from audiodiff.music.plan import Note, Plan, Track
+from audiodiff.music.theory import Key, Meter, estimate_key, parse_pitch_class
 
 ABC_SOURCES = ("essenFolksong", "oneills1850", "ryansMammoth", "airdsAirs", "miscFolk",
                "nottingham-dataset")

@@ -25,11 +25,17 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from audiodiff.eval.estimators import (Adherence, adherence, audio_adherence, estimate_audio_key, estimate_audio_tempo,
-                                summarize)
+from audiodiff.eval.estimators import (
+    Adherence,
+    adherence,
+    audio_adherence,
+    estimate_audio_key,
+    estimate_audio_tempo,
+    summarize,
+)
 from audiodiff.eval.faithfulness import Faithfulness, plan_faithfulness
-from audiodiff.music.theory import Key, Meter
 from audiodiff.music.plan import Plan
+from audiodiff.music.theory import Key, Meter
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 

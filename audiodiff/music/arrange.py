@@ -12,8 +12,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from audiodiff.music.theory import Chord
 from audiodiff.music.plan import Note, Plan, Track
+from audiodiff.music.theory import Chord
 
 KICK, SNARE, CLOSED_HAT, CRASH = 36, 38, 42, 49
 BASS_LOW, COMP_LOW = 36, 55  # lowest pitch of the bass root and of the comping voicing

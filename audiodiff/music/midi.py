@@ -10,8 +10,8 @@ from pathlib import Path
 import mido
 import numpy as np
 
-from audiodiff.music.theory import Chord, Key, Meter, estimate_key, parse_pitch_class
 from audiodiff.music.plan import DRUM_CHANNEL, Note, Plan, Track
+from audiodiff.music.theory import Chord, Key, Meter, estimate_key, parse_pitch_class
 
 TICKS_PER_QUARTER = 480
 TICKS_PER_STEP = TICKS_PER_QUARTER // 4

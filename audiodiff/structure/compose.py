@@ -11,8 +11,7 @@ import numpy as np
 from audiodiff.music.arrange import NUM_VARIANTS, ArrangementStyle, arrange
 from audiodiff.music.plan import Plan
 from audiodiff.music.prompt import Prompt
-from audiodiff.structure.model import (DEFAULT_GUIDANCE, DEFAULT_ORDER_NOISE, DEFAULT_STEPS, PlanRequest,
-                                       StructureModel)
+from audiodiff.structure.model import DEFAULT_GUIDANCE, DEFAULT_ORDER_NOISE, DEFAULT_STEPS, PlanRequest, StructureModel
 
 PACKAGE_CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
 BASS_PROGRAM, COMP_PROGRAM = 33, 0  # fingered bass, piano

@@ -8,9 +8,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from audiodiff.music.plan import Plan
 from audiodiff.music.theory import SUPPORTED_METERS, Key, Meter
 from audiodiff.structure.net import MAX_BARS, STEPS_PER_BEAT
-from audiodiff.music.plan import Plan
 from audiodiff.structure.tokens import PAD, PlanTokens, plan_to_tokens
 
 METER_INDEX = {Meter(*m): i for i, m in enumerate(SUPPORTED_METERS)}

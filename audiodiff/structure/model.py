@@ -7,13 +7,12 @@ from pathlib import Path
 
 import torch
 
-from audiodiff.io.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from audiodiff.diffusion.masked import sample
-from audiodiff.music.theory import Key, Meter
-from audiodiff.structure.net import NUM_KEYS, NUM_METERS, StructureNet, StructureNetConfig
+from audiodiff.io.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from audiodiff.music.plan import Plan
-from audiodiff.structure.net import STEPS_PER_BEAT
+from audiodiff.music.theory import Key, Meter
 from audiodiff.structure.data import METER_INDEX, beat_positions, melody_by_beat, melody_by_step
+from audiodiff.structure.net import NUM_KEYS, NUM_METERS, STEPS_PER_BEAT, StructureNet, StructureNetConfig
 from audiodiff.structure.tokens import MASK, PAD, PlanTokens, plan_to_tokens, tokens_to_plan
 
 KIND = "structure"

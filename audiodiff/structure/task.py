@@ -9,12 +9,12 @@ import torch
 from torch import nn
 
 from audiodiff.diffusion.masked import corrupt, masked_cross_entropy
-from audiodiff.structure.net import NUM_KEYS, NUM_METERS, StructureNet, StructureNetConfig
+from audiodiff.io.config import check_keys, from_preset_dict
 from audiodiff.structure.data import TuneTokens, trim_batch
 from audiodiff.structure.model import StructureModel
+from audiodiff.structure.net import NUM_KEYS, NUM_METERS, StructureNet, StructureNetConfig
 from audiodiff.structure.tokens import PAD
 from audiodiff.train.loop import TrainConfig
-from audiodiff.io.config import check_keys, from_preset_dict
 
 EXPORT_NAME = "structure.safetensors"
 

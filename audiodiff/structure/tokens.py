@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from audiodiff.music.theory import CHORD_QUALITIES, Chord, Key, Meter
 from audiodiff.music.plan import Note, Plan, Track
+from audiodiff.music.theory import CHORD_QUALITIES, Chord, Key, Meter
 
 PAD, MASK = 0, 1  # shared by both vocabularies
 REST, HOLD, NOTE0 = 2, 3, 4

@@ -13,15 +13,22 @@ from torch.utils.data import default_collate
 
 from audiodiff.acoustic.data import LatentWindows, codec_fingerprint, encode_corpus_latents, read_latent_index
 from audiodiff.acoustic.features import (
-    NULL_PROGRAM, NUM_FEATURES, NUM_PITCHES, NUM_SLOTS, PITCH_LOW, SLOT_CHANNELS, plan_features, plan_frames,
+    NULL_PROGRAM,
+    NUM_FEATURES,
+    NUM_PITCHES,
+    NUM_SLOTS,
+    PITCH_LOW,
+    SLOT_CHANNELS,
+    plan_features,
+    plan_frames,
 )
 from audiodiff.acoustic.model import AcousticConfig, AcousticModel, denoise, window_schedule
-from audiodiff.acoustic.task import AcousticTask, AcousticTrainingConfig
-from audiodiff.io.checkpoint import CheckpointError
-from audiodiff.codec.model import Codec, CodecConfig, save_codec
-from audiodiff.music.theory import Chord, Key, Meter
 from audiodiff.acoustic.net import AcousticNet, AcousticNetConfig
+from audiodiff.acoustic.task import AcousticTask, AcousticTrainingConfig
+from audiodiff.codec.model import Codec, CodecConfig, save_codec
+from audiodiff.io.checkpoint import CheckpointError
 from audiodiff.music.plan import Note, Plan, Track
+from audiodiff.music.theory import Chord, Key, Meter
 
 FPS, SR = 75.0, 24000
 RECIPE_CONFIGS = Path(__file__).resolve().parents[2] / "recipes" / "configs" / "acoustic"

@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from audiodiff.cli import main
-from audiodiff.structure.net import StructureNet, StructureNetConfig
 from audiodiff.structure.model import StructureModel
+from audiodiff.structure.net import StructureNet, StructureNetConfig
 
 
 @pytest.fixture(scope="module")

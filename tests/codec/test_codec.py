@@ -12,7 +12,8 @@ import pytest
 import soundfile as sf
 import torch
 
-from audiodiff.io.checkpoint import CheckpointError, load_checkpoint
+from audiodiff.acoustic.data import codec_fingerprint
+from audiodiff.codec.data import AudioWindowDataset
 from audiodiff.codec.model import (
     Codec,
     CodecConfig,
@@ -21,9 +22,8 @@ from audiodiff.codec.model import (
     measure_latent_scale,
     save_codec,
 )
-from audiodiff.acoustic.data import codec_fingerprint
 from audiodiff.codec.task import ComplexSTFTLoss, MultiScaleMelLoss
-from audiodiff.codec.data import AudioWindowDataset
+from audiodiff.io.checkpoint import CheckpointError, load_checkpoint
 
 SR = 24000
 

@@ -7,15 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+from conftest import tiny_data_config
 
 from audiodiff.corpus.config import DataConfig
 from audiodiff.corpus.items import build_item_specs, split_tunes
 from audiodiff.corpus.prepare import SPLITS, prepare
 from audiodiff.music.midi import save_midi
-from audiodiff.music.theory import Key, Meter
 from audiodiff.music.plan import Note, Plan, Track
-
-from conftest import tiny_data_config
+from audiodiff.music.theory import Key, Meter
 
 LABELS = {"id", "audio", "plan", "sample_rate", "num_samples", "seconds", "key", "mode", "bpm", "meter",
           "programs", "tune_id", "source", "split"}

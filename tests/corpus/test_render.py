@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from audiodiff.corpus.render import TAIL_SECONDS, Renderer
-from audiodiff.music.theory import Key, Meter
 from audiodiff.music.plan import Note, Plan, Track
+from audiodiff.music.theory import Key, Meter
 
 SR = 24000
 

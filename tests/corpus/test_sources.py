@@ -1,7 +1,14 @@
 import pytest
 
-from audiodiff.corpus.sources import SkipTune, abc_to_plan, chorale_to_plan, iter_abc_tunes, iter_chorales, music21_corpus_dir
 from audiodiff.corpus.items import add_chords
+from audiodiff.corpus.sources import (
+    SkipTune,
+    abc_to_plan,
+    chorale_to_plan,
+    iter_abc_tunes,
+    iter_chorales,
+    music21_corpus_dir,
+)
 from audiodiff.music.theory import Chord, Key, Meter
 
 WALTZ = """X:1

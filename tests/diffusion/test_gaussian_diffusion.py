@@ -7,8 +7,16 @@ import pytest
 import torch
 
 from audiodiff.diffusion.gaussian import (
-    SAMPLERS, SIGMA_MAX, classifier_free_guidance, edm_denoise, initial_noise, karras_sigmas,
-    loss_weight, preconditioning, sample, training_sigmas,
+    SAMPLERS,
+    SIGMA_MAX,
+    classifier_free_guidance,
+    edm_denoise,
+    initial_noise,
+    karras_sigmas,
+    loss_weight,
+    preconditioning,
+    sample,
+    training_sigmas,
 )
 
 MU, STD = 0.7, 1.0  # data distribution N(MU, STD^2) per dimension

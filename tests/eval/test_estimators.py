@@ -3,10 +3,10 @@ import json
 import numpy as np
 import pytest
 
-from audiodiff.eval.estimators import adherence, estimate_audio_key, estimate_audio_tempo, summarize, tempo_bin
 from audiodiff.eval.clips import matched_ground_truth, relabelled_plan
-from audiodiff.music.theory import Key, Meter
+from audiodiff.eval.estimators import adherence, estimate_audio_key, estimate_audio_tempo, summarize, tempo_bin
 from audiodiff.music.plan import Note, Plan, Track
+from audiodiff.music.theory import Key, Meter
 
 SR = 22050
 

@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from audiodiff.io.audio import PEAK_DBFS, read_audio, write_wav
 from audiodiff.eval.faithfulness import chroma_agreement, match_onsets, onset_f1, plan_chroma, plan_onsets
+from audiodiff.io.audio import PEAK_DBFS, read_audio, write_wav
+from audiodiff.music.plan import Note, Plan, Track
 from audiodiff.music.theory import Chord, Key, Meter
 from audiodiff.pipeline import fade_out
-from audiodiff.music.plan import Note, Plan, Track
 
 SR = 24000
 

@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
-from audiodiff.music.arrange import CLOSED_HAT, KICK, ArrangementStyle, arrange
 from audiodiff.corpus.harmonize import harmonize
-from audiodiff.music.theory import Chord, Key, Meter, SUPPORTED_METERS
+from audiodiff.music.arrange import CLOSED_HAT, KICK, ArrangementStyle, arrange
 from audiodiff.music.plan import Note, Plan, Track
+from audiodiff.music.theory import SUPPORTED_METERS, Chord, Key, Meter
 
 
 def melody_plan(meter) -> Plan:

@@ -1,10 +1,11 @@
 import mido
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from audiodiff.music.midi import load_midi, save_midi
-from audiodiff.music.theory import ALL_KEYS, Chord, Key, Meter, SUPPORTED_METERS
 from audiodiff.music.plan import Note, Plan, Track
+from audiodiff.music.theory import ALL_KEYS, SUPPORTED_METERS, Chord, Key, Meter
 
 notes_strategy = st.lists(st.tuples(st.integers(21, 108), st.integers(0, 60), st.integers(1, 12),
                                     st.integers(1, 127)), min_size=1, max_size=20)

@@ -1,9 +1,10 @@
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from audiodiff.music.theory import Chord, Key, Meter, SUPPORTED_METERS
 from audiodiff.music.plan import Note, Plan, Track
+from audiodiff.music.theory import SUPPORTED_METERS, Chord, Key, Meter
 
 
 def make_plan(meter=(4, 4), bpm=120.0, notes=None, bars=2) -> Plan:

@@ -1,9 +1,9 @@
 import dataclasses
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from audiodiff.music.theory import ALL_KEYS, SUPPORTED_METERS, Key, Meter
 from audiodiff.music.prompt import (
     ALLOWED_HELP,
     BPM_RANGE,
@@ -17,6 +17,7 @@ from audiodiff.music.prompt import (
     Prompt,
     parse,
 )
+from audiodiff.music.theory import ALL_KEYS, SUPPORTED_METERS, Key, Meter
 
 fast = settings(max_examples=100, deadline=None)
 PC = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from audiodiff.music.theory import ALL_KEYS, Chord, Key, Meter, TEMPERLEY_MAJOR, TEMPERLEY_MINOR, estimate_key
+from audiodiff.music.theory import ALL_KEYS, TEMPERLEY_MAJOR, TEMPERLEY_MINOR, Chord, Key, Meter, estimate_key
 
 
 def test_key_names_and_index_round_trip():

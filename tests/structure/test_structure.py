@@ -1,14 +1,15 @@
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from audiodiff.diffusion.masked import MASK_ID, sample
-from audiodiff.music.theory import ALL_KEYS, Chord, Key, Meter, SUPPORTED_METERS
-from audiodiff.structure.net import StructureNet, StructureNetConfig
 from audiodiff.music.plan import Note, Plan, Track
+from audiodiff.music.theory import ALL_KEYS, SUPPORTED_METERS, Chord, Key, Meter
 from audiodiff.structure.data import example, trim_batch
 from audiodiff.structure.model import PlanRequest, StructureModel
+from audiodiff.structure.net import StructureNet, StructureNetConfig
 from audiodiff.structure.tokens import plan_to_tokens, tokens_to_plan
 
 

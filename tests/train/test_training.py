@@ -16,8 +16,8 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from audiodiff.io.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from audiodiff.train.sampler import ShardSampler
 from audiodiff.train.loop import STATE_NAME, TrainConfig, train
+from audiodiff.train.sampler import ShardSampler
 
 
 class ToyData(Dataset):
