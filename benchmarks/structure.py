@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -19,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from audiodiff.io.manifest import read_jsonl
 from audiodiff.music.plan import Plan
 from audiodiff.music.prompt import Prompt
 from audiodiff.music.theory import ALL_KEYS, SUPPORTED_METERS, Meter, estimate_key
@@ -133,8 +133,7 @@ def main() -> None:
     ranges = [max(n.pitch for n in p.melody.notes) - min(n.pitch for n in p.melody.notes)
               for p in plans if p.melody.notes]
 
-    train_plans = [Plan.from_dict(json.loads(line)["plan"])
-                   for line in (args.data / "tunes_train.jsonl").read_text().splitlines()]
+    train_plans = [Plan.from_dict(row["plan"]) for row in read_jsonl(args.data / "tunes_train.jsonl")]
     tunes = [melody_symbols(p) for p in train_plans]
     n_ref = min(240, len(train_plans))
     reference = [train_plans[i] for i in rng.choice(len(train_plans), n_ref, replace=False)]

@@ -46,7 +46,8 @@ def _sidecar(out: Path, result: Result, plan_path: Path | None, extra: dict) -> 
 def _write_result(stage: Staged, result: Result, out: Path, sidecar: Path, plan_out: Path | None,
                   plot: Path | None, plan_ref: Path | None, extra: dict, title: str) -> None:
     """Stage the WAV, its sidecar, and the optional plan MIDI and plot of one result."""
-    from audiodiff.io.audio import write_text_atomic, write_wav
+    from audiodiff.io.atomic import write_text_atomic
+    from audiodiff.io.audio import write_wav
 
     if write_wav(stage(out), result.audio, result.sample_rate):
         warn(f"{out}: the audio would clip; peak-normalised to -1 dBFS")

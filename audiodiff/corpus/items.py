@@ -1,8 +1,6 @@
 """One corpus item: a tune in a chosen key, tempo and instrumentation, rendered and windowed."""
 from __future__ import annotations
 
-import json
-import os
 from collections import defaultdict
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -12,6 +10,7 @@ import numpy as np
 from audiodiff.corpus.config import DataConfig
 from audiodiff.corpus.harmonize import chord_of_notes, harmonize
 from audiodiff.corpus.render import TAIL_SECONDS
+from audiodiff.io.atomic import atomic_path, write_json_atomic
 from audiodiff.music.arrange import ArrangementStyle, arrange
 from audiodiff.music.plan import Note, Plan, Track
 from audiodiff.music.theory import Key
@@ -193,9 +192,8 @@ def realize(spec: ItemSpec, plan: Plan) -> Plan:
 def _write_flac(path: Path, audio: np.ndarray, sample_rate: int) -> None:
     import soundfile as sf
 
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    sf.write(tmp, audio, sample_rate, format="FLAC", subtype="PCM_16")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        sf.write(tmp, audio, sample_rate, format="FLAC", subtype="PCM_16")
 
 
 def normalize_loudness(audio: np.ndarray, rms_db: float, peak: float = 0.98) -> np.ndarray:
@@ -229,9 +227,7 @@ def render_item(renderer, spec: ItemSpec, plan: Plan, out: Path, config: DataCon
             (out / p).parent.mkdir(parents=True, exist_ok=True)
         _write_flac(out / audio_path, audio[first:first + length], sr)
         window_plan = plan.crop(step, window_steps)
-        tmp = out / plan_path.with_name(f".{plan_path.name}.tmp-{os.getpid()}")
-        tmp.write_text(json.dumps(window_plan.to_dict()))
-        os.replace(tmp, out / plan_path)
+        write_json_atomic(out / plan_path, window_plan.to_dict())
         record["windows"].append({
             "id": name, "audio": str(audio_path), "plan": str(plan_path), "sample_rate": sr,
             "num_samples": length, "seconds": config.window_seconds,

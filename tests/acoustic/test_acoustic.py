@@ -182,7 +182,7 @@ def test_processes_wanting_one_cache_at_once_encode_it_once(corpus, tmp_path):
         return encode(wav)
     codec.encode = slow_encode
     cache = tmp_path / "shared.npy"
-    stale = tmp_path / ".shared.999.tmp.npy"  # what an encoder killed by SIGKILL leaves
+    stale = tmp_path / ".shared.npy.999.deadbeef.tmp.npy"  # what an encoder killed by SIGKILL leaves
     stale.write_bytes(b"partial")
     results = []
     callers = [threading.Thread(target=lambda: results.append(encode_corpus_latents(codec, root, "train", cache,
