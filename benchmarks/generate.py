@@ -195,7 +195,8 @@ def adherence(args: argparse.Namespace, pipeline: Pipeline) -> None:
     scores = generate_and_score(pipeline, prompts, args)
     print(f"\nadherence: {len(prompts)} prompts of the 24 keys x {len(TEMPOS)} tempos ({TEMPOS[0]:g}-{TEMPOS[-1]:g} "
           f"bpm) grid, meters {', '.join(Meter(*m).name for m in SUPPORTED_METERS)}, {args.seconds:g} s each, "
-          f"{args.steps} acoustic steps, guidance {args.guidance:g}, plan guidance {args.plan_guidance:g}, batch size {args.batch_size}")
+          f"{args.steps} acoustic steps, guidance {args.guidance:g}, plan guidance {args.plan_guidance:g}, "
+          f"batch size {args.batch_size}")
     print("seeds: " + ", ".join(str(p.seed) for p in prompts))
     if rows:
         print(f"ground truth: the {len(rows)} test windows of {args.data} as rendered (their own keys and tempos), "
@@ -245,8 +246,8 @@ def main() -> int:
     except (OSError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    for note in pipeline.notes:
-        print(f"note: {note}", file=sys.stderr)
+    for warning in pipeline.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     print("checkpoints: " + ", ".join(f"{name} {path or 'shipped'}" for name, path in checkpoints.items()))
     if not args.adherence_only:
         speed(args, checkpoints)

@@ -26,7 +26,6 @@ import torch
 
 from audiodiff.acoustic.features import NULL_PROGRAM, plan_features, plan_frames
 from audiodiff.acoustic.net import AcousticNet, AcousticNetConfig
-from audiodiff.corpus.render import TAIL_SECONDS
 from audiodiff.diffusion.gaussian import (
     SAMPLERS,
     SIGMA_MAX,
@@ -37,7 +36,7 @@ from audiodiff.diffusion.gaussian import (
     sample,
 )
 from audiodiff.io.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from audiodiff.music.plan import Plan
+from audiodiff.music.plan import TAIL_SECONDS, Plan
 
 KIND = "acoustic"
 DEFAULT_STEPS, DEFAULT_GUIDANCE, DEFAULT_SAMPLER = 8, 5.0, "dpmpp_2m"  # chosen on dev seeds 1000+
@@ -184,7 +183,8 @@ class AcousticModel:
         the classifier-free guidance scale (1 = off).
         """
         if not plans or len(plans) != len(seeds):
-            raise ValueError(f"need one seed per plan and at least one plan, got {len(plans)} plans, {len(seeds)} seeds")
+            raise ValueError(f"need one seed per plan and at least one plan, "
+                             f"got {len(plans)} plans, {len(seeds)} seeds")
         if steps < 1:
             raise ValueError(f"steps must be >= 1, got {steps}")
         if sampler not in SAMPLERS:

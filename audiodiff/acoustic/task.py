@@ -16,8 +16,8 @@ from audiodiff.acoustic.model import AcousticConfig, AcousticModel, denoise
 from audiodiff.acoustic.net import AcousticNet
 from audiodiff.codec.model import load_codec
 from audiodiff.diffusion.gaussian import loss_weight, training_sigmas
+from audiodiff.io.checkpoint import default_checkpoint
 from audiodiff.io.config import check_keys
-from audiodiff.structure.compose import default_checkpoint
 from audiodiff.train.loop import TrainConfig
 
 EXPORT_NAME = "acoustic.safetensors"
@@ -78,7 +78,8 @@ class AcousticTask:
     def build_model(self) -> AcousticNet:
         return AcousticNet(self.config.model.net)
 
-    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor], step: int) -> tuple[torch.Tensor, dict[str, float]]:
+    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor],
+             step: int) -> tuple[torch.Tensor, dict[str, float]]:
         """EDM loss on the frames after the known context, with plan dropout for CFG."""
         config = self.config
         x0 = batch["latents"]

@@ -231,7 +231,8 @@ class Codec(nn.Module):
         """Codes ``[B, K, T]`` -> scaled latents ``[B, D, T]`` (sum of the first K codebooks)."""
         return self.quantizer.vq.decode(codes.transpose(0, 1)) * self.latent_scale
 
-    def forward(self, wav: torch.Tensor, bandwidth_kbps: float | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(self, wav: torch.Tensor,
+                bandwidth_kbps: float | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Training pass: ``wav [B, C, N]`` -> (reconstruction ``[B, C, N]``, commitment loss scalar,
         the unscaled latents ``[B, D, T]`` the decoder decoded).
 

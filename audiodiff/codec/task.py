@@ -1,10 +1,11 @@
 """Codec training task for :func:`audiodiff.train.loop.train`: losses, quantizer dropout, export.
 
-Losses (weights in :class:`CodecLossConfig`): L1 on the waveform, multi-scale mel (L1 on linear
-and log magnitudes), a relative complex-STFT loss that sees phase, RVQ commitment and, when ``adversarial``, encodec's multi-scale STFT
-discriminator with hinge + relative feature-matching losses. Each step picks one bandwidth for
-the whole batch (1.5 / 3 / 6 kbps) or, with probability ``unquantized_prob``, no quantizer, because
-at inference the decoder also decodes the continuous latents the diffusion model predicts.
+Losses (weights in :class:`CodecLossConfig`): L1 on the waveform, multi-scale mel (L1 on linear and
+log magnitudes), a relative complex-STFT loss that sees phase, RVQ commitment and, when
+``adversarial``, encodec's multi-scale STFT discriminator with hinge + relative feature-matching
+losses. Each step picks one bandwidth for the whole batch (1.5 / 3 / 6 kbps) or, with probability
+``unquantized_prob``, no quantizer, because at inference the decoder also decodes the continuous
+latents the diffusion model predicts.
 """
 from __future__ import annotations
 

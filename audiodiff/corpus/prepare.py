@@ -15,7 +15,6 @@ a rerun skips finished chunks and items.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import multiprocessing
 import signal
@@ -204,8 +203,3 @@ def write_manifests(out: Path, specs: list[ItemSpec], num_tunes: int, skipped: C
     summary["key_histogram"] = dict(sorted(keys.items()))
     write_json_atomic(out / "summary.json", summary, indent=1)
     return summary
-
-
-def stable_hash(*parts: object) -> int:
-    """A 64-bit hash of the parts that is the same in every process and Python run."""
-    return int.from_bytes(hashlib.sha256("|".join(map(str, parts)).encode()).digest()[:8], "little")

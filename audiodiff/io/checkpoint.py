@@ -24,6 +24,7 @@ from audiodiff.io.atomic import atomic_path
 if TYPE_CHECKING:  # torch is not needed to read headers or hash files: keep this import cheap
     import torch
 
+PACKAGE_CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"  # shipped inside the package
 FORMAT_NAME = "audiodiff"
 FORMAT_VERSION = 1
 # safetensors caps its JSON header at 100 MB; a larger length prefix means "not safetensors".
@@ -37,6 +38,11 @@ class CheckpointError(ValueError):
         self.path = Path(path)
         self.problem = " ".join(str(problem).split())  # one line, whatever the cause said
         super().__init__(f"{self.path}: {self.problem}")
+
+
+def default_checkpoint(name: str) -> Path:
+    """The checkpoint of model ``name`` (structure, acoustic, codec) shipped inside the package."""
+    return PACKAGE_CHECKPOINTS / f"{name}.safetensors"
 
 
 def save_checkpoint(

@@ -10,11 +10,10 @@ from torch.utils.data import Dataset
 from audiodiff.io.manifest import read_jsonl
 from audiodiff.music.plan import Plan
 from audiodiff.music.theory import SUPPORTED_METERS, Key, Meter
-from audiodiff.structure.net import MAX_BARS, STEPS_PER_BEAT
+from audiodiff.structure.net import MAX_BARS, MAX_BEATS_PER_BAR, STEPS_PER_BEAT
 from audiodiff.structure.tokens import PAD, PlanTokens, plan_to_tokens
 
 METER_INDEX = {Meter(*m): i for i, m in enumerate(SUPPORTED_METERS)}
-MAX_BEATS_PER_BAR = 4
 
 
 def beat_positions(meter: Meter, num_bars: int, end_known: bool = True) -> dict[str, np.ndarray]:

@@ -16,7 +16,7 @@ from audiodiff.structure.tokens import CHORD_VOCAB, MELODY_VOCAB
 
 NUM_KEYS, NUM_METERS, NUM_TEMPO_BINS = 24, 4, 16
 MAX_BARS = 128
-MAX_BEATS_PER_BAR = 4
+MAX_BEATS_PER_BAR = 4  # 4/4, the longest supported meter
 STEPS_PER_BEAT = 6  # slots per beat: 4 used in x/4 meters, 6 in 6/8
 TEMPO_RANGE = (40.0, 240.0)
 

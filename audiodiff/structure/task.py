@@ -51,7 +51,8 @@ class StructureTask:
     def build_model(self) -> nn.Module:
         return StructureNet(self.config.net)
 
-    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor], step: int) -> tuple[torch.Tensor, dict[str, float]]:
+    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor],
+             step: int) -> tuple[torch.Tensor, dict[str, float]]:
         b = trim_batch(batch)
         n = b["melody"].shape[0]
         target_melody = b["melody"].flatten(1)  # [B, N * STEPS_PER_BEAT]
