@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ from audiodiff.diffusion.gaussian import (
     sample,
 )
 from audiodiff.io.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from audiodiff.io.config import to_json_dict
 from audiodiff.music.plan import TAIL_SECONDS, Plan
 
 KIND = "acoustic"
@@ -75,7 +76,7 @@ class AcousticConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
-        return {**asdict(self), "net": self.net.to_dict()}
+        return to_json_dict(self)
 
 
 def denoise(net: torch.nn.Module, x: torch.Tensor, sigma: torch.Tensor, rolls: torch.Tensor,

@@ -7,11 +7,13 @@ Attention runs over beats, not steps, so 64 bars of 4/4 are 256 positions.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
 
+from audiodiff.io.config import to_json_dict
 from audiodiff.structure.tokens import CHORD_VOCAB, MELODY_VOCAB
 
 NUM_KEYS, NUM_METERS, NUM_TEMPO_BINS = 24, 4, 16
@@ -41,8 +43,9 @@ class StructureNetConfig:
             return cls(dim=512, layers=12, heads=8)
         raise ValueError(f"unknown structure preset {name!r}; allowed: tiny, cpu, gpu")
 
-    def to_dict(self) -> dict:
-        return asdict(self)
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return to_json_dict(self)
 
 
 def tempo_bin(bpm: torch.Tensor) -> torch.Tensor:

@@ -1,7 +1,7 @@
 """Structure-model training task for :func:`audiodiff.train.loop.train`."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from audiodiff.diffusion.masked import corrupt, masked_cross_entropy
-from audiodiff.io.config import check_keys, from_preset_dict
+from audiodiff.io.config import check_keys, from_preset_dict, to_json_dict
 from audiodiff.structure.data import TuneTokens, trim_batch
 from audiodiff.structure.model import StructureModel
 from audiodiff.structure.net import NUM_KEYS, NUM_METERS, StructureNet, StructureNetConfig
@@ -19,12 +19,17 @@ from audiodiff.train.loop import TrainConfig
 EXPORT_NAME = "structure.safetensors"
 
 
+def _cpu_train() -> TrainConfig:
+    """The optimisation settings of the cpu config, the default."""
+    return TrainConfig(batch_size=16, lr=5e-4, warmup_steps=200, weight_decay=0.01, max_steps=20_000)
+
+
 @dataclass
 class StructureTrainingConfig:
     """What ``recipes/train_structure.py`` resolves: network, data crops, condition dropout, optimisation."""
 
     net: StructureNetConfig = field(default_factory=StructureNetConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
+    train: TrainConfig = field(default_factory=_cpu_train)
     max_bars: int = 32  # longest training crop
     cond_dropout: float = 0.1  # share of examples trained without key/meter/tempo (for CFG)
 
@@ -33,11 +38,11 @@ class StructureTrainingConfig:
         check_keys(cls, data, "config")
         net = from_preset_dict(StructureNetConfig, data.get("net", {}), "structure net")
         rest = {k: v for k, v in data.items() if k not in ("net", "train")}
-        return cls(net=net, train=TrainConfig.from_dict(data.get("train", {})), **rest)
+        return cls(net=net, train=_cpu_train().updated(data.get("train", {})), **rest)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"net": asdict(self.net), "train": self.train.to_dict(), "max_bars": self.max_bars,
-                "cond_dropout": self.cond_dropout}
+        """JSON-ready dict (the resolved config a run saves next to its outputs)."""
+        return to_json_dict(self)
 
 
 class StructureTask:
