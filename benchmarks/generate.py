@@ -53,8 +53,7 @@ from audiodiff.music.prompt import Prompt, parse
 from audiodiff.music.theory import ALL_KEYS, SUPPORTED_METERS, Meter
 from audiodiff.pipeline import DEFAULT_PLAN_GUIDANCE, Pipeline
 
-# torch's weight_norm deprecation (in every process); librosa on quiet clips: the estimates are still made
-warnings.filterwarnings("ignore", category=FutureWarning)
+# librosa on quiet clips: the estimates are still made
 warnings.filterwarnings("ignore", category=UserWarning, module="librosa")
 
 SPEED_PROMPT = "D minor, 96 bpm, 3/4, violin, seed 0"

@@ -9,7 +9,6 @@ import argparse
 import json
 import os
 import sys
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -56,8 +55,6 @@ def run_recipe(description: str, kind: str, export_name: str,
     Returns the process exit code; errors in the config or data are one line on stderr.
     """
     args = _parser(description, kind, export_name).parse_args()
-    # encodec builds its convolutions with the deprecated weight_norm: one warning per layer.
-    warnings.filterwarnings("ignore", message=".*torch.nn.utils.weight_norm. is deprecated", category=FutureWarning)
     import torch
 
     from audiodiff.train.loop import train

@@ -1,5 +1,6 @@
-"""The checkpoints that ship inside the package load and do their job offline."""
+"""The checkpoints that ship inside the package load and do their job offline (marker ``shipped``)."""
 import numpy as np
+import pytest
 import torch
 
 from audiodiff.codec.model import load_codec
@@ -9,6 +10,7 @@ from audiodiff.music.theory import Key, Meter
 from audiodiff.structure.compose import compose
 from audiodiff.structure.model import StructureModel
 
+pytestmark = pytest.mark.shipped
 MAX_BYTES = 30 * 1024 * 1024
 
 

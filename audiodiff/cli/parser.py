@@ -4,9 +4,9 @@ from __future__ import annotations
 import argparse
 from typing import NoReturn
 
-from audiodiff.cli.audio import cmd_generate, cmd_render
 from audiodiff.cli.batch import cmd_batch
 from audiodiff.cli.evaluate import cmd_evaluate
+from audiodiff.cli.generate_render import cmd_generate, cmd_render
 from audiodiff.cli.messages import EXIT_USAGE
 from audiodiff.cli.plan import cmd_plan
 

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from audiodiff.codec.data import AudioWindowDataset
-from audiodiff.codec.model import Codec, CodecConfig, load_codec, measure_latent_scale, save_codec
+from audiodiff.codec.model import Codec, CodecConfig, load_codec, measure_latent_scale, quiet_weight_norm, save_codec
 from audiodiff.io.config import check_keys, to_json_dict
 from audiodiff.train.loop import TrainConfig
 
@@ -154,8 +154,9 @@ class CodecTrainModel(nn.Module):
         if loss_config.adversarial:
             from encodec.msstftd import MultiScaleSTFTDiscriminator
 
-            self.disc = MultiScaleSTFTDiscriminator(filters=loss_config.disc_filters,
-                                                    in_channels=codec_config.channels)
+            with quiet_weight_norm():
+                self.disc = MultiScaleSTFTDiscriminator(filters=loss_config.disc_filters,
+                                                        in_channels=codec_config.channels)
 
     def forward(self, wav: torch.Tensor, bandwidth_kbps: float | None) -> dict[str, Any]:
         """``wav [B, C, N]`` -> dict with ``recon``, ``commit``, ``latents`` (what the decoder

@@ -85,8 +85,10 @@ class StructureNet(nn.Module):
         self.chord_head = nn.Linear(d, CHORD_VOCAB)
         self.register_buffer("slot_offset", torch.arange(STEPS_PER_BEAT) * MELODY_VOCAB, persistent=False)
 
-    def forward(self, melody, chords, beat_in_bar, bar, bars_to_end, key, meter, bpm,
-                padding: torch.Tensor | None = None):
+    def forward(self, melody: torch.Tensor, chords: torch.Tensor, beat_in_bar: torch.Tensor, bar: torch.Tensor,
+                bars_to_end: torch.Tensor, key: torch.Tensor, meter: torch.Tensor, bpm: torch.Tensor,
+                padding: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Melody and chord logits for the inputs described in the class docstring."""
         tempo = torch.where(bpm > 0, tempo_bin(bpm.clamp(min=1.0)), torch.full_like(key, NUM_TEMPO_BINS))
         cond = self.key_emb(key) + self.meter_emb(meter) + self.tempo_emb(tempo)
         x = (self.melody_emb(melody + self.slot_offset).sum(dim=2) + self.chord_emb(chords)

@@ -35,6 +35,7 @@ class StructureTrainingConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "StructureTrainingConfig":
+        """Build from the JSON layout of ``audiodiff/configs/structure/*.json``; unknown keys are errors."""
         check_keys(cls, data, "config")
         net = from_preset_dict(StructureNetConfig, data.get("net", {}), "structure net")
         rest = {k: v for k, v in data.items() if k not in ("net", "train")}
@@ -49,15 +50,20 @@ class StructureTask:
     """Masked-diffusion training of the StructureNet on corpus tunes."""
 
     def __init__(self, config: StructureTrainingConfig, data_root: str | Path):
+        """Read the training tunes, ``<data_root>/tunes_train.jsonl``."""
         root = Path(data_root)
         self.config = config
         self.dataset = TuneTokens([root / "tunes_train.jsonl"], max_bars=config.max_bars, seed=config.train.seed)
 
     def build_model(self) -> nn.Module:
+        """A fresh :class:`StructureNet` of the configured size."""
         return StructureNet(self.config.net)
 
     def loss(self, model: nn.Module, batch: dict[str, torch.Tensor],
              step: int) -> tuple[torch.Tensor, dict[str, float]]:
+        """Masked cross-entropy on melody and chord tokens masked at one random rate per example
+        (the masked-diffusion objective), with key, meter and tempo dropped for ``cond_dropout`` of
+        the examples (classifier-free guidance). Returns the loss and its parts for the log."""
         b = trim_batch(batch)
         n = b["melody"].shape[0]
         target_melody = b["melody"].flatten(1)  # [B, N * STEPS_PER_BEAT]
@@ -77,8 +83,10 @@ class StructureTask:
         return loss, {"loss": loss.item(), "melody": mel_loss.item(), "chords": chord_loss.item()}
 
     def export(self, ema_model: nn.Module, out_dir: Path, metadata: dict[str, Any]) -> Path:
+        """Write the EMA weights as ``<out_dir>/structure.safetensors`` with the resolved config."""
         model = StructureModel(ema_model)
         return model.save(Path(out_dir) / EXPORT_NAME, {**metadata, "recipe": self.config.to_dict()})
 
     def load_weights(self, model: nn.Module, path: Path) -> None:
+        """Load an exported structure checkpoint's weights into ``model`` (``--init-from``)."""
         model.load_state_dict(StructureModel.load(path).net.state_dict())
