@@ -189,7 +189,8 @@ def _read_csv(path: Path, text: str) -> list[Row]:
         names = [h.strip().lower() for h in header]
         unknown = [h for h in names if h not in COLUMNS]
         if unknown:
-            raise BatchError(f"{path}: unknown column(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(COLUMNS)}")
+            raise BatchError(f"{path}: unknown column(s) {', '.join(map(repr, unknown))}; "
+                             f"allowed: {', '.join(COLUMNS)}")
         if len(set(names)) != len(names):
             raise BatchError(f"{path}: a column is named twice in the header {header}")
         if "prompt" not in names and not set(FIELD_COLUMNS) & set(names):

@@ -148,8 +148,8 @@ def _settings(args: argparse.Namespace, out: Path, paths: dict[str, str], hashes
     device = args.device or (f"cuda:{local_rank}" if world > 1 and torch.cuda.is_available() else "cpu")
     threads = args.threads or (1 if args.workers > 1 or world > 1 else None)
     return Settings(out=str(out), hashes=hashes, steps=args.steps, plan_steps=args.plan_steps,
-                    guidance=args.guidance, drums=not args.no_drums, batch_size=args.batch_size,
-                    device=device, threads=threads, **paths)
+                    guidance=args.guidance, plan_guidance=args.plan_guidance, drums=not args.no_drums,
+                    batch_size=args.batch_size, device=device, threads=threads, **paths)
 
 
 def _run(args: argparse.Namespace, rows: list[Row], settings: Settings, rank: int, world: int,

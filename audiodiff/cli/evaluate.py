@@ -14,7 +14,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
     from audiodiff.eval.clips import format_table, read_clips, score_clip, summary
 
-    (json_out,) = outputs(args.force, args.json) if args.json else (None,)
+    (json_out,) = outputs(args.force, (args.json, "json"))
     # librosa warns about short or quiet clips (tuning from no peaks, FFT longer than a CQT octave);
     # the estimates are still made, and the table is what the user asked for
     warnings.filterwarnings("ignore", category=UserWarning, module="librosa")

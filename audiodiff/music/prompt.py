@@ -203,6 +203,12 @@ def _match_key(tokens: list[str], i: int) -> tuple[Key, int] | None:
 
 def parse(text: str) -> Prompt:
     """Parse a prompt such as 'F# minor, 128 bpm, 6/8, flute, 30 s, seed 7' (see module doc)."""
+    return Prompt(**parse_fields(text))
+
+
+def parse_fields(text: str) -> dict[str, object]:
+    """The fields a prompt gives, by Prompt field name (key, bpm, meter, program, seconds, seed), not yet
+    range-checked (``Prompt(**fields)`` does that); the others are left out. Raises ValueError like parse."""
     if len(text) > MAX_PROMPT_CHARS:
         raise ValueError(f"the prompt is {len(text)} characters long; at most {MAX_PROMPT_CHARS} are allowed")
     tokens, articles = _tokens(text)
@@ -225,4 +231,4 @@ def parse(text: str) -> Prompt:
     if unknown:
         shown = ", ".join(map(repr, unknown[:5])) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
         raise ValueError(f"unknown word(s) in prompt: {shown}; {ALLOWED_HELP}")
-    return Prompt(**{field: value for field, (value, _) in found.items()})
+    return {field: value for field, (value, _) in found.items()}
