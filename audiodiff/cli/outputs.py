@@ -3,6 +3,7 @@ place together at the end (an error leaves no half-written file)."""
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +27,18 @@ def output_path(path: str, force: bool, suffixes: tuple[str, ...]) -> Path:
     if not out.parent.exists():
         raise CliError(f"{out.parent} does not exist")
     _check_writable(out.parent)
+    _sweep_stale(out)
     return out
+
+
+def _sweep_stale(out: Path) -> None:
+    """Remove ``out``'s staged files left by runs that were killed (their pid no longer runs)."""
+    from audiodiff.batch.lock import pid_alive
+
+    for tmp in out.parent.glob(f".{glob.escape(out.name)}.*.partial{glob.escape(out.suffix)}"):
+        pid = tmp.name[len(out.name) + 2:].split(".", 1)[0]
+        if pid.isdigit() and not pid_alive(int(pid)):
+            tmp.unlink(missing_ok=True)
 
 
 def _check_writable(folder: Path) -> None:
@@ -61,6 +73,7 @@ class Staged:
         self.pairs: list[tuple[Path, Path]] = []
 
     def __call__(self, final: Path) -> Path:
+        """The temporary name to write ``final`` under (the next run sweeps it if this one is killed)."""
         tmp = final.with_name(f".{final.name}.{os.getpid()}.partial{final.suffix}")
         self.pairs.append((tmp, final))
         return tmp

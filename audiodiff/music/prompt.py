@@ -81,10 +81,10 @@ class Prompt:
         object.__setattr__(self, "bpm", float(self.bpm))
         object.__setattr__(self, "seconds", float(self.seconds))
         if not BPM_RANGE[0] <= self.bpm <= BPM_RANGE[1]:
-            raise ValueError(f"tempo {self.bpm:g} bpm out of range; allowed "
+            raise ValueError(f"tempo {_fmt(self.bpm)} bpm out of range; allowed "
                              f"{BPM_RANGE[0]}..{BPM_RANGE[1]} bpm")
         if not SECONDS_RANGE[0] <= self.seconds <= SECONDS_RANGE[1]:
-            raise ValueError(f"length {self.seconds:g} s out of range; allowed "
+            raise ValueError(f"length {_fmt(self.seconds)} s out of range; allowed "
                              f"{SECONDS_RANGE[0]}..{SECONDS_RANGE[1]} s")
         if self.seed is not None and not (isinstance(self.seed, int) and 0 <= self.seed < SEED_LIMIT):
             raise ValueError(f"seed must be an int 0..{SEED_LIMIT - 1}, got {self.seed!r}")
