@@ -53,9 +53,11 @@ def children(pid: int) -> list[int]:
     return out
 
 
-def wait_for(condition, seconds: float = 60.0) -> None:
+def wait_for(condition, seconds: float = 120.0, proc: subprocess.Popen | None = None) -> None:
     deadline = time.monotonic() + seconds
     while not condition():
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"the batch ended (exit {proc.returncode}): {proc.communicate()[1]}")
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.05)
 
@@ -103,12 +105,13 @@ def test_batch_killed_at_random_moments_resumes_to_a_complete_dataset(tiny_ckpts
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
 def test_workers_die_with_their_parent(sig, tiny_ckpts, tmp_path):
-    rows = write_rows(tmp_path / "rows.csv", 30)
+    rows = write_rows(tmp_path / "rows.csv", 16)
     out = tmp_path / "out"
     proc = subprocess.Popen(batch_command(rows, out, tiny_ckpts, "--workers", "2"), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, env=ENV)
     try:
-        wait_for(lambda: (out / "batch.json").exists() and len(list((out / "records").glob("*.json"))) >= 2)
+        wait_for(lambda: (out / "batch.json").exists() and any((out / "records").glob("*.json")),
+                 proc=proc)
         workers = children(proc.pid)
         assert len(workers) >= 2
         proc.send_signal(sig)
@@ -121,9 +124,11 @@ def test_workers_die_with_their_parent(sig, tiny_ckpts, tmp_path):
     records = len(list((out / "records").glob("*.json")))
     time.sleep(1.0)
     assert len(list((out / "records").glob("*.json"))) == records  # nobody writes rows any more
-    done = subprocess.run(batch_command(rows, out, tiny_ckpts), capture_output=True, text=True, env=ENV, check=False)
-    assert done.returncode == 0, done.stderr
-    assert_complete(out, 30)
+    if sig == signal.SIGTERM:  # (a resume after SIGKILL is tested above)
+        done = subprocess.run(batch_command(rows, out, tiny_ckpts), capture_output=True, text=True, env=ENV,
+                              check=False)
+        assert done.returncode == 0, done.stderr
+        assert_complete(out, 16)
 
 
 def test_one_run_at_a_time_holds_the_directory_and_stale_locks_are_taken_over(tiny_ckpts, tmp_path, capsys):
@@ -132,7 +137,7 @@ def test_one_run_at_a_time_holds_the_directory_and_stale_locks_are_taken_over(ti
     proc = subprocess.Popen(batch_command(rows, out, tiny_ckpts), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env=ENV)
     try:
-        wait_for(lambda: (out / LOCK_NAME).exists())
+        wait_for(lambda: (out / LOCK_NAME).exists(), proc=proc)
         assert (out / LOCK_NAME).read_text().split()[0] == str(proc.pid)
         argv = ["batch", str(rows), "--out", str(out), "--resume", "--no-progress", *FAST, *model_args(tiny_ckpts)]
         assert main(argv) == 2
