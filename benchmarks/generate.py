@@ -60,8 +60,8 @@ SPEED_SECONDS = (10.0, 60.0)
 TEMPOS = tuple(round(float(b), 1) for b in np.linspace(60, 180, 10))
 MAX_10S_SECONDS, MAX_60S_RATIO, MAX_RSS_GB = 1.0, 6.5, 1.5
 MIN_KEY_EXACT, MIN_TEMPO_SHARE = 0.90, 0.95  # tempo: share of the ground truth's score
-METRICS = (("key_exact", "key exact"), ("key_relative", "key exact or relative"),
-           ("tempo_within", "tempo within 4 %"), ("tempo_bin", "tempo bin"))
+METRICS = (("key_exact", "key exact"), ("key_weighted", "key MIREX weighted score"),
+           ("key_relative", "key exact or relative"), ("tempo_within", "tempo within 4 %"), ("tempo_bin", "tempo bin"))
 TEMPO_METRICS = ("tempo_within", "tempo_bin")
 
 
@@ -193,7 +193,8 @@ def adherence(args: argparse.Namespace, pipeline: Pipeline) -> None:
     scores = generate_and_score(pipeline, prompts, args)
     print(f"\nadherence: {len(prompts)} prompts of the 24 keys x {len(TEMPOS)} tempos ({TEMPOS[0]:g}-{TEMPOS[-1]:g} "
           f"bpm) grid, meters {', '.join(Meter(*m).name for m in SUPPORTED_METERS)}, {args.seconds:g} s each, "
-          f"{args.steps} acoustic steps, guidance {args.guidance:g}, plan guidance {args.plan_guidance:g}, batch size {args.batch_size}")
+          f"{args.steps} acoustic steps, guidance {args.guidance:g}, plan guidance {args.plan_guidance:g}, "
+          f"batch size {args.batch_size}")
     print("seeds: " + ", ".join(str(p.seed) for p in prompts))
     if rows:
         print(f"ground truth: the {len(rows)} test windows of {args.data} as rendered (their own keys and tempos), "

@@ -239,7 +239,7 @@ def summary(scores: list[ClipScore]) -> dict[str, Any]:
     return out
 
 
-_COLUMNS = (("key_exact", "key"), ("key_relative", "key~rel"), ("tempo_within", "bpm4%"),
+_COLUMNS = (("key_exact", "key"), ("key_relative", "key~rel"), ("key_weighted", "keyW"), ("tempo_within", "bpm4%"),
             ("tempo_bin", "bin"), ("tempo_bin_near", "bin±1"))
 _FAITH = (("melody_onset_f1", "melF1"), ("onset_f1", "F1"), ("chroma_agreement", "chroma"))
 
@@ -249,12 +249,15 @@ def format_table(scores: list[ClipScore], totals: dict[str, Any]) -> str:
     def cell(value: Any) -> str:
         return "-" if value is None else f"{value:.2f}"
 
+    def flag(value: bool | float) -> str:
+        return ("yes" if value else "no") if isinstance(value, bool) else cell(value)
+
     head = ["clip", "label", "estimate"] + [t for _, t in _COLUMNS] + [t for _, t in _FAITH]
     rows = [head]
     for s in scores:
         faith = asdict(s.faithfulness) if s.faithfulness else {}
         rows.append([s.clip.name, f"{s.clip.key.short_name} {s.clip.bpm:g}", f"{s.est_key.short_name} {s.est_bpm:.1f}"]
-                    + ["yes" if getattr(s.adherence, f) else "no" for f, _ in _COLUMNS]
+                    + [flag(getattr(s.adherence, f)) for f, _ in _COLUMNS]
                     + [cell(faith.get(f)) for f, _ in _FAITH])
     rows.append([f"all ({totals['clips']})", "", ""] + [cell(totals.get(f)) for f, _ in _COLUMNS]
                 + [cell(totals.get(f)) for f, _ in _FAITH])
