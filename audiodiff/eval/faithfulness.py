@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from audiodiff.music.performance import Performance
 from audiodiff.music.plan import Plan
 
 ONSET_TOLERANCE = 0.05  # seconds
@@ -67,14 +68,26 @@ def plan_chroma(plan: Plan, fps: float, num_frames: int) -> np.ndarray:
     return np.stack([roll[pc::12].sum(axis=0) for pc in range(12)])  # MIDI pitch 0 is a C
 
 
-def chroma_agreement(audio: np.ndarray, sample_rate: int, plan: Plan) -> float | None:
-    """Mean per-frame cosine between the audio's chroma-CQT and the plan's pitch-class roll,
-    over frames where the plan has pitched notes (None if it has none in the audio's span)."""
+def performance_chroma(performance: Performance, fps: float, num_frames: int) -> np.ndarray:
+    """Pitch-class roll ``[12, num_frames]`` of the performance's pitched parts (summed velocity / 127
+    over the frames from ``round(start * fps)`` up to ``round(end * fps)``, at least one)."""
+    roll = np.zeros((12, num_frames), dtype=np.float32)
+    for note in (n for t in performance.tracks if not t.is_drum for n in t.notes):
+        a = int(round(note.start * fps))
+        b = max(int(round(note.end * fps)), a + 1)
+        roll[note.pitch % 12, max(a, 0):max(min(b, num_frames), 0)] += note.velocity / 127
+    return roll
+
+
+def chroma_agreement(audio: np.ndarray, sample_rate: int, notes: Plan | Performance) -> float | None:
+    """Mean per-frame cosine between the audio's chroma-CQT and the pitch-class roll of a plan or
+    performance, over frames where it has pitched notes (None if it has none in the audio's span)."""
     import librosa
 
     chroma = librosa.feature.chroma_cqt(y=np.asarray(audio, dtype=np.float32), sr=sample_rate,
                                         hop_length=CHROMA_HOP)
-    roll = plan_chroma(plan, sample_rate / CHROMA_HOP, chroma.shape[1])
+    to_roll = plan_chroma if isinstance(notes, Plan) else performance_chroma
+    roll = to_roll(notes, sample_rate / CHROMA_HOP, chroma.shape[1])
     frames = roll.sum(axis=0) > 0
     if not frames.any():
         return None

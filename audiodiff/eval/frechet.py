@@ -35,12 +35,39 @@ class Gaussian:
     frames: int
 
 
+class FrameStats:
+    """Running sums of embedding frames: add clips one at a time, then :meth:`gaussian` (keeps
+    ``D + D^2`` numbers, not the frames)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.total: np.ndarray | None = None
+        self.outer: np.ndarray | None = None
+
+    def add(self, frames: np.ndarray) -> None:
+        """Add one clip's frames ``[F, D]``."""
+        x = np.asarray(frames, dtype=np.float64).reshape(-1, np.shape(frames)[-1])
+        if self.total is None:
+            self.total, self.outer = np.zeros(x.shape[1]), np.zeros((x.shape[1], x.shape[1]))
+        self.count += len(x)
+        self.total += x.sum(axis=0)
+        self.outer += x.T @ x
+
+    def gaussian(self) -> Gaussian:
+        """Mean and (unbiased) covariance of every frame added; ValueError below two frames."""
+        if self.count < 2 or self.total is None or self.outer is None:
+            raise ValueError(f"need at least 2 embedding frames to fit a Gaussian, got {self.count}")
+        mean = self.total / self.count
+        cov = (self.outer - self.count * np.outer(mean, mean)) / (self.count - 1)
+        return Gaussian(mean, (cov + cov.T) / 2, self.count)
+
+
 def fit_gaussian(embeddings: Iterable[np.ndarray]) -> Gaussian:
     """The Gaussian of all frames of all clips, each clip ``[F_i, D]`` (at least two frames in all)."""
-    frames = np.concatenate([np.asarray(e, dtype=np.float64).reshape(-1, np.shape(e)[-1]) for e in embeddings])
-    if len(frames) < 2:
-        raise ValueError(f"need at least 2 embedding frames to fit a Gaussian, got {len(frames)}")
-    return Gaussian(frames.mean(axis=0), np.cov(frames, rowvar=False), len(frames))
+    stats = FrameStats()
+    for e in embeddings:
+        stats.add(e)
+    return stats.gaussian()
 
 
 def frechet_distance(a: Gaussian, b: Gaussian) -> float:

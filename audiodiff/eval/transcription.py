@@ -11,7 +11,7 @@ CPU cores (:func:`load_basic_pitch`).
 - :func:`note_f1`: ``mir_eval.transcription.precision_recall_f1_overlap`` with onsets only
   (``offset_ratio=None``) within ``ONSET_TOLERANCE`` (50 ms) and pitch within 50 cents: the
   MIREX note-tracking score "onset only".
-- :func:`reference_notes` / :func:`plan_notes`: the reference side, drums left out (a
+- :func:`performance_notes` / :func:`plan_notes`: the reference side, drums left out (a
   transcriber of pitched notes has nothing to say about them).
 
 Notes are float arrays ``[K, 3]`` of (onset seconds, offset seconds, MIDI pitch), sorted by onset.
@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from audiodiff.music.performance import Performance
 from audiodiff.music.plan import Plan
 
 ONSET_TOLERANCE = 0.05  # seconds, MIREX note tracking
@@ -49,11 +50,10 @@ def clip_notes(notes: np.ndarray, seconds: float) -> np.ndarray:
     return keep
 
 
-def reference_notes(tracks: Iterable[Any], seconds: float) -> np.ndarray:
-    """Notes ``[K, 3]`` of the pitched tracks, each with ``.is_drum`` and ``.notes`` of
-    ``(pitch, start_s, end_s, ...)`` (a Performance's tracks), heard in ``[0, seconds)``."""
-    notes = [(n[1], n[2], n[0]) for t in tracks if not t.is_drum for n in t.notes]
-    return clip_notes(notes_array(notes), seconds)
+def performance_notes(performance: Performance, seconds: float | None = None) -> np.ndarray:
+    """Notes ``[K, 3]`` of the performance's pitched parts heard in ``[0, seconds)`` (default: its length)."""
+    notes = [(n.start, n.end, n.pitch) for t in performance.tracks if not t.is_drum for n in t.notes]
+    return clip_notes(notes_array(notes), performance.seconds if seconds is None else seconds)
 
 
 def plan_notes(plan: Plan, seconds: float) -> np.ndarray:

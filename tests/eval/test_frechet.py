@@ -29,6 +29,14 @@ def test_distance_grows_with_added_noise_and_tolerates_singular_covariances():
     assert distances[0] == pytest.approx(0.0, abs=1e-9) and distances[0] < distances[1] < distances[2]
 
 
+def test_running_sums_give_numpy_mean_and_covariance():
+    rng = np.random.default_rng(2)
+    clips = [rng.standard_normal((n, 5)) + 3.0 for n in (7, 30, 1)]
+    g, frames = fit_gaussian(clips), np.concatenate(clips)
+    assert g.frames == 38 and np.allclose(g.mean, frames.mean(axis=0))
+    assert np.allclose(g.cov, np.cov(frames, rowvar=False))
+
+
 def test_a_gaussian_needs_two_frames():
     with pytest.raises(ValueError, match="at least 2"):
         fit_gaussian([np.ones((1, 4))])

@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from audiodiff.eval.transcription import clip_notes, note_f1, notes_array, plan_notes, reference_notes
+from audiodiff.eval.transcription import note_f1, notes_array, performance_notes, plan_notes
+from audiodiff.music.performance import Part, Performance, TimedNote
 from audiodiff.music.plan import Note, Plan, Track
 from audiodiff.music.theory import Key, Meter
 
@@ -28,17 +29,12 @@ def test_one_estimate_matches_one_reference_note():
     assert (score.precision, score.recall) == (1.0, 0.5)
 
 
-class _Track:
-    def __init__(self, notes, is_drum=False):
-        self.notes, self.is_drum = notes, is_drum
-
-
-def test_reference_notes_leave_out_drums_and_what_the_audio_does_not_cover():
-    tracks = [_Track([(67, 1.0, 1.5, 90), (60, 0.0, 3.0, 80)]), _Track([(36, 0.0, 0.1, 100)], is_drum=True),
-              _Track([(72, 2.5, 2.6, 70)])]
-    notes = reference_notes(tracks, seconds=2.0)
-    assert notes.tolist() == [[0.0, 2.0, 60.0], [1.0, 1.5, 67.0]]
-    assert clip_notes(notes_array([(-0.5, 0.5, 60)]), 2.0).shape == (0, 3)
+def test_performance_notes_leave_out_drums_and_what_the_audio_does_not_cover():
+    perf = Performance([Part("lead", 0, [TimedNote(67, 1.0, 1.5), TimedNote(60, 0.0, 3.0)]),
+                        Part("drums", 0, [TimedNote(36, 0.0, 0.1)], is_drum=True),
+                        Part("pad", 48, [TimedNote(72, 2.5, 2.6), TimedNote(62, -0.5, 0.5)])], seconds=2.0)
+    assert performance_notes(perf).tolist() == [[0.0, 2.0, 60.0], [1.0, 1.5, 67.0]]
+    assert len(performance_notes(perf, seconds=3.0)) == 3
 
 
 def test_plan_notes_are_in_seconds():
