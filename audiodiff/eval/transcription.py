@@ -3,8 +3,9 @@
 The transcriber is basic-pitch (Bittner et al., ICASSP 2022; Spotify, Apache-2.0): a small
 network over a harmonic CQT whose weights ship inside its wheel, so it runs offline. It and
 TensorFlow are an optional extra (``pip install 'audiodiff[eval]'``) imported on first use; the
-network is loaded once per process (seconds), then runs at about 0.6 s per 8 s clip on 2 busy
-CPU cores (:func:`load_basic_pitch`).
+network is loaded once per process (:func:`load_basic_pitch`: importing TensorFlow and loading take
+seconds), then costs about a tenth of real time on 2 CPU cores (0.6 s per 8 s clip; more on a busy
+machine), and turning its output into notes a few hundredths of a second more.
 
 - :func:`transcribe`: audio -> notes, with basic-pitch's own defaults (onset threshold 0.5,
   frame threshold 0.3, notes of at least 127.7 ms, the "melodia trick"), as its ``predict`` does.
