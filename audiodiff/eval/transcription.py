@@ -157,16 +157,18 @@ def load_basic_pitch() -> BasicPitch:
     Raises ImportError naming the extra to install when basic-pitch or TensorFlow is missing."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter (CUDA, TensorRT)
     previous = logging.root.manager.disable
-    logging.disable(logging.WARNING)  # basic-pitch's import warns about every runtime it does not find
+    # basic-pitch's import warns about every runtime it does not find, Keras that the saved model has no Keras metadata
+    logging.disable(logging.WARNING)
     try:
         import basic_pitch
         import tensorflow as tf
+
+        model = tf.keras.models.load_model(str(basic_pitch.ICASSP_2022_MODEL_PATH), compile=False)
     except ImportError as err:
         raise ImportError(f"note F1 and the Frechet distance need basic-pitch and TensorFlow ({err}): "
                           "pip install 'audiodiff[eval]'") from None
     finally:
         logging.disable(previous)
-    model = tf.keras.models.load_model(str(basic_pitch.ICASSP_2022_MODEL_PATH), compile=False)
     outputs = {name: model.get_layer(name).output for name in ("note", "onset", "contour")}
     outputs["features"] = model.get_layer(FEATURE_LAYER).output
     return BasicPitch(tf.keras.Model(model.input, outputs))
