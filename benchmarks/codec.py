@@ -182,8 +182,10 @@ class Listener:
             frames.add(act["features"])
         return f1, frames
 
-    def floor(self) -> float:
-        """FD between the originals and the floor's other originals."""
+    def floor(self) -> float | None:
+        """FD between the originals and the floor's other originals (None without other originals)."""
+        if len(self.clips.floor) < 2:
+            return None
         other = FrameStats()
         for clip in tqdm(self.clips.floor, desc="listen: floor", leave=False):
             other.add(self.net.activations(clip, self.sample_rate)["features"])
@@ -398,7 +400,9 @@ def report_quality(codec: Codec, clips: ClipSet, args: argparse.Namespace) -> No
     listener = None if args.no_listen else Listener(clips, sr)
     if listener is not None:
         f1[("original", "")] = listener.original_f1
-        fd[("original", "")] = listener.floor()
+        floor = listener.floor()
+        if floor is not None:
+            fd[("original", "")] = floor
     settings = [*((("ours", n), d) for n, d in run_codec(codec, audio, args.batch)),
                 *((("opus", n), d) for n, d in run_opus(audio, sr, args.ffmpeg, args.ffprobe, rates))]
     for key, decoded in tqdm(settings, desc=f"{clips.name}: score", leave=False):
