@@ -70,9 +70,8 @@ from audiodiff.eval.codec_metrics import align, estimate_delay, mel_distance, si
 from audiodiff.eval.frechet import FrameStats, frechet_distance
 from audiodiff.eval.opus import opus_round_trip
 from audiodiff.eval.transcription import note_f1, performance_notes, plan_notes
-from audiodiff.io.checkpoint import CheckpointError, read_checkpoint_header
+from audiodiff.io.checkpoint import CheckpointError, default_checkpoint, read_checkpoint_header
 from audiodiff.music.performance import Performance
-from audiodiff.structure.compose import default_checkpoint
 
 BANDWIDTHS = (1.5, 3.0, 6.0)  # kbps, for both codecs
 CLAMP_FACTOR = 1.25  # payload above this x the request: libopus did not honour the request

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from audiodiff.batch.directory import row_paths
 from audiodiff.batch.rows import Row, one_line
 from audiodiff.batch.settings import Settings
-from audiodiff.io.audio import write_text_atomic
+from audiodiff.io.atomic import write_text_atomic
 
 if TYPE_CHECKING:
     from audiodiff.pipeline import Result
@@ -63,6 +63,7 @@ def _record(row: Row, result: Result, settings: Settings, peak_normalized: bool,
         "seconds": round(result.seconds, 6), "num_samples": len(result.audio), "sample_rate": result.sample_rate,
         "seed": result.seed, "peak_normalized": peak_normalized,
         "steps": settings.steps, "plan_steps": settings.plan_steps, "guidance": settings.guidance,
+        "plan_guidance": settings.plan_guidance,
         **{f"{name}_sha256": settings.hashes[name] for name in ("structure", "acoustic", "codec")},
         "input": row.input,
         **annotations(result),

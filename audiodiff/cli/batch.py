@@ -5,6 +5,7 @@ Runs alone, with ``--workers`` processes, or as one rank under torchrun (RANK, W
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -39,15 +40,15 @@ def _env_int(name: str, default: int) -> int:
 
 def _batch(args: argparse.Namespace) -> int:
     """Check the arguments, do this process's rows, and (where this process gathers) write the manifest."""
-    from audiodiff.batch.directory import is_finished, prepare_dir
-    from audiodiff.batch.manifest import wait_for_all
-    from audiodiff.batch.run import chunks_of, load_pipeline
+    from audiodiff.batch.directory import prepare_dir
+    from audiodiff.batch.lock import locked
+    from audiodiff.batch.run import load_pipeline
 
     rank, world, local_rank = _ranks(args)
     rows = _rows(args)
     out = Path(args.out)
     paths, hashes = _checkpoint_files(args)
-    changes = _map_programs(rows)
+    changes = _map_programs(rows, paths["acoustic"])
     if rank == 0:
         warn_mapped(list(dict.fromkeys(changes)))
     settings = _settings(args, out, paths, hashes, world, local_rank)
@@ -55,9 +56,21 @@ def _batch(args: argparse.Namespace) -> int:
     if args.workers == 1:  # load before anything is written: a bad checkpoint leaves no directory behind
         pipeline = load_pipeline(settings)
         if rank == 0:
-            for note in pipeline.notes:
-                warn(note)
+            for warning in pipeline.warnings:
+                warn(warning)
     prepare_dir(out, settings.fingerprint(rows), args.resume, rank)
+    with locked(out) if rank == 0 else contextlib.nullcontext():  # one run at a time holds the directory
+        return _work(args, rows, settings, rank, world, pipeline)
+
+
+def _work(args: argparse.Namespace, rows: list[Row], settings: Settings, rank: int, world: int,
+          pipeline: Pipeline | None) -> int:
+    """This process's rows, then (where this process gathers) the manifest; returns the exit status."""
+    from audiodiff.batch.directory import is_finished
+    from audiodiff.batch.manifest import wait_for_all
+    from audiodiff.batch.run import chunks_of
+
+    out = Path(settings.out)
     mine = [r for chunk in chunks_of(rows, args.batch_size, rank, world) for r in chunk]
     scope = mine if world > 1 else rows
     finished = sum(is_finished(out, r) for r in scope)
@@ -104,9 +117,9 @@ def _checkpoint_files(args: argparse.Namespace) -> tuple[dict[str, str], dict[st
     from audiodiff.io.checkpoint import (
         CheckpointError,
         checkpoint_sha256,
+        default_checkpoint,
         read_checkpoint_header,
     )
-    from audiodiff.structure.compose import default_checkpoint
 
     paths, hashes = {}, {}
     for name in ("structure", "acoustic", "codec"):
@@ -121,17 +134,20 @@ def _checkpoint_files(args: argparse.Namespace) -> tuple[dict[str, str], dict[st
     return paths, hashes
 
 
-def _map_programs(rows: list[Row]) -> list[tuple[str, int, int]]:
-    """Give each row's melody the nearest program the acoustic model knows; returns the changes made."""
+def _map_programs(rows: list[Row], acoustic: str) -> list[tuple[str, int, int]]:
+    """Give each row's melody the nearest program the acoustic model (checkpoint file ``acoustic``)
+    was trained on; returns the changes made."""
     from dataclasses import replace
 
+    from audiodiff.io.checkpoint import read_checkpoint_header
     from audiodiff.music.instruments import nearest_program
-    from audiodiff.pipeline import SUPPORTED_PROGRAMS
+    from audiodiff.pipeline import trained_programs
 
+    programs = trained_programs(read_checkpoint_header(acoustic)["metadata"])
     changes = []
     for row in rows:
         if row.prompt is not None:
-            program = nearest_program(row.prompt.program, SUPPORTED_PROGRAMS)
+            program = nearest_program(row.prompt.program, programs)
             if program != row.prompt.program:
                 changes.append(("the melody", row.prompt.program, program))
                 row.prompt = replace(row.prompt, program=program)
@@ -148,8 +164,8 @@ def _settings(args: argparse.Namespace, out: Path, paths: dict[str, str], hashes
     device = args.device or (f"cuda:{local_rank}" if world > 1 and torch.cuda.is_available() else "cpu")
     threads = args.threads or (1 if args.workers > 1 or world > 1 else None)
     return Settings(out=str(out), hashes=hashes, steps=args.steps, plan_steps=args.plan_steps,
-                    guidance=args.guidance, drums=not args.no_drums, batch_size=args.batch_size,
-                    device=device, threads=threads, **paths)
+                    guidance=args.guidance, plan_guidance=args.plan_guidance, drums=not args.no_drums,
+                    batch_size=args.batch_size, device=device, threads=threads, **paths)
 
 
 def _run(args: argparse.Namespace, rows: list[Row], settings: Settings, rank: int, world: int,

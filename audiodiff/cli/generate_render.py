@@ -7,8 +7,9 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from audiodiff.cli.messages import CliError, warn, warn_mapped
+from audiodiff.cli.messages import CliError, running, warn, warn_mapped
 from audiodiff.cli.outputs import Staged, outputs, staged
+from audiodiff.cli.plan import check_length
 
 if TYPE_CHECKING:
     from audiodiff.pipeline import Result
@@ -46,7 +47,8 @@ def _sidecar(out: Path, result: Result, plan_path: Path | None, extra: dict) -> 
 def _write_result(stage: Staged, result: Result, out: Path, sidecar: Path, plan_out: Path | None,
                   plot: Path | None, plan_ref: Path | None, extra: dict, title: str) -> None:
     """Stage the WAV, its sidecar, and the optional plan MIDI and plot of one result."""
-    from audiodiff.io.audio import write_text_atomic, write_wav
+    from audiodiff.io.atomic import write_text_atomic
+    from audiodiff.io.audio import write_wav
 
     if write_wav(stage(out), result.audio, result.sample_rate):
         warn(f"{out}: the audio would clip; peak-normalised to -1 dBFS")
@@ -61,11 +63,13 @@ def _write_result(stage: Staged, result: Result, out: Path, sidecar: Path, plan_
     write_text_atomic(stage(sidecar), _sidecar(out, result, plan_out or plan_ref, extra))
 
 
-def _set_threads(threads: int | None) -> None:
-    if threads:
-        import torch
+def _set_threads(threads: int | None) -> int:
+    """Set torch's CPU thread count if given; returns the count in use (it is part of what reproduces the bytes)."""
+    import torch
 
+    if threads:
         torch.set_num_threads(threads)
+    return torch.get_num_threads()
 
 
 def _checkpoints(args: argparse.Namespace) -> dict:
@@ -88,28 +92,32 @@ def cmd_generate(args: argparse.Namespace) -> None:
         prompt = replace(prompt, seconds=args.seconds)
     if args.seed is not None:
         prompt = replace(prompt, seed=args.seed)
-    out, sidecar, plan_out, plot = outputs(args.force, args.output, Path(args.output).with_suffix(".json"),
-                                           args.plan_out, args.plot)
+    out, sidecar, plan_out, plot = outputs(args.force, (args.output, "wav"),
+                                           (Path(args.output).with_suffix(".json"), "json"),
+                                           (args.plan_out, "midi"), (args.plot, "png"))
     from audiodiff.music.instruments import nearest_program
-    from audiodiff.pipeline import SUPPORTED_PROGRAMS, Pipeline
-    from audiodiff.structure.compose import resolve_seed
+    from audiodiff.pipeline import Pipeline
+    from audiodiff.seeds import resolve_seed
 
     prompt = replace(prompt, seed=resolve_seed(prompt.seed))
-    program = nearest_program(prompt.program, SUPPORTED_PROGRAMS)
+    check_length(prompt)
+    threads = _set_threads(args.threads)
+    pipeline = Pipeline.load(args.structure, args.acoustic, args.codec)
+    program = nearest_program(prompt.program, pipeline.programs)
     if program != prompt.program:
         warn_mapped([("the melody", prompt.program, program)])
         prompt = replace(prompt, program=program)
-    _set_threads(args.threads)
-    pipeline = Pipeline.load(args.structure, args.acoustic, args.codec)
-    for note in pipeline.notes:
-        warn(note)
-    result = pipeline.generate([prompt], steps=args.steps, plan_steps=args.plan_steps, guidance=args.guidance,
-                               drums=not args.no_drums)[0]
-    extra = {"prompt": result.prompt.to_text(), "steps": args.steps, "plan_steps": args.plan_steps,
-             "guidance": args.guidance, "drums": not args.no_drums, "checkpoints": _checkpoints(args)}
-    with staged() as stage:
-        _write_result(stage, result, out, sidecar, plan_out, plot, None, extra, result.prompt.to_text())
-        stage.commit()
+    for warning in pipeline.warnings:
+        warn(warning)
+    with running():
+        result = pipeline.generate([prompt], steps=args.steps, plan_steps=args.plan_steps, guidance=args.guidance,
+                                   plan_guidance=args.plan_guidance, drums=not args.no_drums)[0]
+        extra = {"prompt": result.prompt.to_text(), "steps": args.steps, "plan_steps": args.plan_steps,
+                 "guidance": args.guidance, "plan_guidance": args.plan_guidance, "drums": not args.no_drums,
+                 "threads": threads, "checkpoints": _checkpoints(args)}
+        with staged() as stage:
+            _write_result(stage, result, out, sidecar, plan_out, plot, None, extra, result.prompt.to_text())
+            stage.commit()
     _print_result(out, result)
 
 
@@ -120,24 +128,27 @@ def cmd_render(args: argparse.Namespace) -> None:
     _check_seed(args.seed)
     if args.seconds is not None and not args.seconds > 0:
         raise CliError(f"--seconds must be positive, got {args.seconds:g}")
-    out, sidecar, plot = outputs(args.force, args.output, Path(args.output).with_suffix(".json"), args.plot)
+    out, sidecar, plot = outputs(args.force, (args.output, "wav"), (Path(args.output).with_suffix(".json"), "json"),
+                                 (args.plot, "png"))
     plan, report = load_midi(args.plan)
     if report.num_moved:
         warn(f"{args.plan}: {report.num_moved} of {2 * report.num_notes} note times moved to the 16th grid "
              f"(max {report.max_error_seconds * 1000:.0f} ms)")
     from audiodiff.pipeline import Pipeline, map_programs
-    from audiodiff.structure.compose import resolve_seed
+    from audiodiff.seeds import resolve_seed
 
-    warn_mapped(map_programs(plan)[1])
-    _set_threads(args.threads)
+    threads = _set_threads(args.threads)
     pipeline = Pipeline.load(acoustic=args.acoustic, codec=args.codec, with_structure=False)
-    for note in pipeline.notes:
-        warn(note)
+    warn_mapped(map_programs(plan, pipeline.programs)[1])
+    for warning in pipeline.warnings:
+        warn(warning)
     seed = resolve_seed(args.seed)
-    result = pipeline.render([plan], [seed], steps=args.steps, guidance=args.guidance, seconds=[args.seconds])[0]
-    extra = {"source": str(args.plan), "steps": args.steps, "guidance": args.guidance,
-             "checkpoints": {k: v for k, v in _checkpoints(args).items() if k != "structure"}}
-    with staged() as stage:
-        _write_result(stage, result, out, sidecar, None, plot, Path(args.plan), extra, f"{args.plan}, seed {seed}")
-        stage.commit()
+    with running():
+        result = pipeline.render([plan], [seed], steps=args.steps, guidance=args.guidance, seconds=[args.seconds])[0]
+        extra = {"source": str(args.plan), "steps": args.steps, "guidance": args.guidance, "threads": threads,
+                 "checkpoints": {k: v for k, v in _checkpoints(args).items() if k != "structure"}}
+        with staged() as stage:
+            _write_result(stage, result, out, sidecar, None, plot, Path(args.plan), extra,
+                          f"{args.plan}, seed {seed}")
+            stage.commit()
     _print_result(out, result)
