@@ -65,12 +65,13 @@ from tqdm import tqdm
 
 from audiodiff.codec.data import AudioWindow, read_windows
 from audiodiff.codec.model import MAX_CALL_FRAMES, Codec, load_codec
-from audiodiff.eval.clips import load_plan, read_split
+from audiodiff.eval.clips import load_plan
 from audiodiff.eval.codec_metrics import align, estimate_delay, mel_distance, si_sdr
 from audiodiff.eval.frechet import FrameStats, frechet_distance
 from audiodiff.eval.opus import opus_round_trip
 from audiodiff.eval.transcription import note_f1, performance_notes, plan_notes
 from audiodiff.io.checkpoint import CheckpointError, default_checkpoint, read_checkpoint_header
+from audiodiff.io.manifest import read_manifest
 from audiodiff.music.performance import Performance
 
 BANDWIDTHS = (1.5, 3.0, 6.0)  # kbps, for both codecs
@@ -132,7 +133,7 @@ def window_notes(data: Path, row: dict, seconds: float) -> np.ndarray:
 
 def corpus_set(data: Path, split: str, n: int, seed: int, sample_rate: int) -> ClipSet:
     """``n`` random windows of the split to code and up to ``n`` other random windows for the floor."""
-    windows, rows = read_windows(data, split), read_split(data, split)
+    windows, rows = read_windows(data, split), read_manifest(data, split)
     order = np.random.default_rng(seed).permutation(len(windows)).tolist()
     picks, others = sorted(order[:n]), sorted(order[n:2 * n])
     audio = [load_audio(windows[i], sample_rate) for i in tqdm(picks, desc="corpus: read", leave=False)]

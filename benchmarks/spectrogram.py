@@ -23,8 +23,8 @@ import torch
 from audiodiff.codec.model import load_codec
 from audiodiff.eval.codec_metrics import align, log_mel, mel_distance
 from audiodiff.eval.opus import opus_round_trip
+from audiodiff.io.checkpoint import default_checkpoint
 from audiodiff.io.plot import HZ_TICKS, N_FFT, N_MELS
-from audiodiff.structure.compose import default_checkpoint
 
 LOUDNESS_DB = -20.0  # RMS dBFS, as the corpus windows
 FLOOR_DB = -80.0  # darkest level drawn, relative to the original's loudest bin

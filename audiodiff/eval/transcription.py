@@ -155,7 +155,7 @@ def load_basic_pitch() -> BasicPitch:
     takes its CPU threads from ``TF_NUM_INTRAOP_THREADS`` when set before this first call.
 
     Raises ImportError naming the extra to install when basic-pitch or TensorFlow is missing."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's C++ start-up chatter (CUDA, TensorRT); errors raise
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # C++ start-up chatter (CUDA, TensorRT); errors raise
     previous = logging.root.manager.disable
     # basic-pitch's import warns about every runtime it does not find, Keras that the saved model has no Keras metadata
     logging.disable(logging.WARNING)
