@@ -35,7 +35,8 @@ from audiodiff.io.checkpoint import CheckpointError
 from audiodiff.music.instruments import nearest_program
 from audiodiff.music.plan import Plan
 from audiodiff.music.prompt import Prompt
-from audiodiff.structure.compose import bars_for, compose, default_checkpoint, resolve_seed
+from audiodiff.structure.compose import bars_for, compose, default_checkpoint, guided_bars, resolve_seed
+from audiodiff.structure.guide import Guide
 from audiodiff.structure.model import DEFAULT_GUIDANCE as DEFAULT_PLAN_GUIDANCE
 from audiodiff.structure.model import DEFAULT_STEPS as DEFAULT_PLAN_STEPS
 from audiodiff.structure.model import MAX_BARS_GENERATED, StructureModel
@@ -158,7 +159,8 @@ class Pipeline:
 
     def generate(self, prompts: Sequence[Prompt], *, steps: int = DEFAULT_STEPS, plan_steps: int = DEFAULT_PLAN_STEPS,
                  guidance: float = DEFAULT_GUIDANCE, plan_guidance: float = DEFAULT_PLAN_GUIDANCE,
-                 bars: int | None = None, drums: bool = True, batch_size: int = 1) -> list[Result]:
+                 bars: int | None = None, drums: bool = True, batch_size: int = 1,
+                 guides: Sequence[Guide | None] | None = None) -> list[Result]:
         """One :class:`Result` per prompt, in order.
 
         The structure model writes melody and chords, the arranger adds bass, comping and (with
@@ -167,6 +169,8 @@ class Pipeline:
         that many bars and the audio covers all of it plus its release tail. Prompts without a
         seed get a fresh one (:func:`resolve_seed`), returned in ``Result.seed``.
         ``steps``/``guidance``: acoustic sampler; ``plan_steps``/``plan_guidance``: structure sampler.
+        ``guides[i]``: chords, melody or form for prompt i (:mod:`audiodiff.structure.guide`); where
+        they set the length (:func:`guided_bars`) the audio covers the whole plan.
         """
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -179,11 +183,12 @@ class Pipeline:
                                  f"model writes at most {MAX_BARS_GENERATED} bars "
                                  f"({MAX_BARS_GENERATED * bar_seconds:.0f} s at this tempo and meter)")
         prompts = [replace(p, seed=resolve_seed(p.seed)) for p in prompts]
+        guides = list(guides) if guides is not None else [None] * len(prompts)
         plans: list[Plan] = []
         for chunk in _chunks(list(range(len(prompts))), batch_size):
             plans += compose(self.structure, [prompts[i] for i in chunk], bars=bars, steps=plan_steps,
-                             guidance=plan_guidance, drums=drums)
-        seconds = [None if bars else p.seconds for p in prompts]
+                             guidance=plan_guidance, drums=drums, guides=[guides[i] for i in chunk])
+        seconds = [None if bars or (g and guided_bars(p, g)) else p.seconds for p, g in zip(prompts, guides)]
         results = self.render(plans, [p.seed for p in prompts], steps=steps, guidance=guidance, seconds=seconds,
                               batch_size=batch_size)
         return [replace(r, prompt=p) for r, p in zip(results, prompts)]

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from audiodiff.cli.control import guide_from_args, guide_record
 from audiodiff.cli.messages import CliError, warn, warn_mapped
 from audiodiff.cli.outputs import Staged, outputs, staged
 
@@ -95,6 +96,7 @@ def cmd_generate(args: argparse.Namespace) -> None:
     from audiodiff.structure.compose import resolve_seed
 
     prompt = replace(prompt, seed=resolve_seed(prompt.seed))
+    guide, prompt = guide_from_args(args, args.prompt, prompt)
     program = nearest_program(prompt.program, SUPPORTED_PROGRAMS)
     if program != prompt.program:
         warn_mapped([("the melody", prompt.program, program)])
@@ -104,9 +106,10 @@ def cmd_generate(args: argparse.Namespace) -> None:
     for note in pipeline.notes:
         warn(note)
     result = pipeline.generate([prompt], steps=args.steps, plan_steps=args.plan_steps, guidance=args.guidance,
-                               drums=not args.no_drums)[0]
+                               drums=not args.no_drums, guides=None if guide is None else [guide])[0]
     extra = {"prompt": result.prompt.to_text(), "steps": args.steps, "plan_steps": args.plan_steps,
-             "guidance": args.guidance, "drums": not args.no_drums, "checkpoints": _checkpoints(args)}
+             "guidance": args.guidance, "drums": not args.no_drums, "checkpoints": _checkpoints(args),
+             **guide_record(args)}
     with staged() as stage:
         _write_result(stage, result, out, sidecar, plan_out, plot, None, extra, result.prompt.to_text())
         stage.commit()

@@ -6,6 +6,7 @@ from typing import NoReturn
 
 from audiodiff.cli.audio import cmd_generate, cmd_render
 from audiodiff.cli.batch import cmd_batch
+from audiodiff.cli.control import add_guide_args
 from audiodiff.cli.evaluate import cmd_evaluate
 from audiodiff.cli.messages import EXIT_USAGE
 from audiodiff.cli.plan import cmd_plan
@@ -71,7 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--no-drums", action="store_true", help="leave out the drum track")
     plan.add_argument("--from", dest="source", metavar="FILE.mid", help="start from an existing plan/MIDI file")
     plan.add_argument("--keep-bars", help="with --from: bars to keep, e.g. 1-4,9 (others are regenerated)")
+    plan.add_argument("--keep", metavar="STREAMS", help="with --from: streams to keep in those bars (all bars "
+                      "without --keep-bars), comma-separated from melody, chords, bass, comping, drums "
+                      "(default melody,chords; bass, comping and drums are otherwise re-arranged from the chords)")
     plan.add_argument("--extend", type=int, help="with --from: add this many new bars at the end")
+    add_guide_args(plan)
     plan.add_argument("--structure", help="structure checkpoint (default: the one shipped with the package)")
     plan.add_argument("--force", action="store_true", help="overwrite the output file")
     plan.set_defaults(run=cmd_plan)
@@ -86,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--seconds", type=float, help="length in seconds, 1..600 (default: the prompt's, else 10)")
     gen.add_argument("--seed", type=int, help="random seed (default: the prompt's, else random and printed)")
     _sampler_args(gen)
+    add_guide_args(gen)
     gen.add_argument("--plan-out", metavar="FILE.mid", help="also write the plan that was rendered as MIDI")
     gen.add_argument("--plot", metavar="FILE.png", help="also write a PNG: the plan over the mel spectrogram")
     _model_args(gen)

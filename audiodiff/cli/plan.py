@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 
+from audiodiff.cli.control import guide_from_args, keep_streams
 from audiodiff.cli.messages import CliError, warn
 from audiodiff.cli.outputs import output_path
 
@@ -37,22 +38,25 @@ def cmd_plan(args: argparse.Namespace) -> None:
         prompt = replace(prompt, seed=args.seed)
     prompt = replace(prompt, seed=resolve_seed(prompt.seed))
     out = output_path(args.output, args.force)
-    source, keep = None, _keep_bars(args.keep_bars)
+    source, keep = None, None
     bars = args.bars
+    guide, prompt = guide_from_args(args, args.prompt, prompt)
+    if guide is not None and (args.source or args.bars):
+        raise CliError("--chords, --melody and --form set the material and length; they do not go with "
+                       "--from or --bars")
     if args.source:
         source, report = load_midi(args.source)
         if report.num_moved:
             warn(f"{args.source}: {report.num_moved} note times moved to the 16th grid "
                  f"(max {report.max_error_seconds * 1000:.0f} ms)")
         prompt = replace(prompt, key=source.key, bpm=source.bpm, meter=source.meter)
-        if not keep:
-            keep = frozenset(range(source.num_bars))  # keep everything: a continuation
+        keep = keep_streams(args.keep, _keep_bars(args.keep_bars), source.num_bars)
         bars = bars or source.num_bars + (args.extend or 0)
-    elif args.keep_bars or args.extend:
-        raise CliError("--keep-bars and --extend need --from FILE.mid")
+    elif args.keep_bars or args.extend or args.keep:
+        raise CliError("--keep, --keep-bars and --extend need --from FILE.mid")
     model = StructureModel.load(args.structure or default_checkpoint("structure"))
     plan = compose(model, [prompt], bars=bars, steps=args.steps, drums=not args.no_drums,
-                   source=source, keep_bars=keep)[0]
+                   source=source, keep=keep, guides=[guide])[0]
     save_midi(plan, out)
     print(f"{out}: {plan.key.name}, {plan.bpm:g} bpm, {plan.meter}, {plan.num_bars} bars, "
           f"{plan.seconds:.1f} s, seed {prompt.seed}")
