@@ -229,6 +229,27 @@ class Pipeline:
                 out[i] = Result(audio, self.sample_rate, plans[i], seeds[i])
         return out  # type: ignore[return-value]
 
+    def extend(self, result: Result, seconds: float, *, steps: int = DEFAULT_STEPS,
+               guidance: float = DEFAULT_GUIDANCE, plan_steps: int = DEFAULT_PLAN_STEPS,
+               plan_guidance: float = DEFAULT_PLAN_GUIDANCE) -> Result:
+        """``result`` (its audio, plan and seed, e.g. read back from a WAV and its sidecar) followed
+        by ``seconds`` more: see :func:`audiodiff.continuation.extend`. The sampler settings must
+        be the ones the clip was made with."""
+        from audiodiff.continuation import extend
+
+        return extend(self, result.plan, result.seed, result.audio, seconds, steps=steps, guidance=guidance,
+                      plan_steps=plan_steps, plan_guidance=plan_guidance)
+
+    def repaint(self, result: Result, first_bar: int, last_bar: int, *, steps: int = DEFAULT_STEPS,
+                guidance: float = DEFAULT_GUIDANCE, plan_steps: int = DEFAULT_PLAN_STEPS,
+                plan_guidance: float = DEFAULT_PLAN_GUIDANCE) -> Result:
+        """``result`` with bars ``first_bar..last_bar`` (0-based, inclusive) written and rendered
+        again, the rest of the audio untouched: see :func:`audiodiff.continuation.repaint`."""
+        from audiodiff.continuation import repaint
+
+        return repaint(self, result.plan, result.seed, result.audio, first_bar, last_bar, steps=steps,
+                       guidance=guidance, plan_steps=plan_steps, plan_guidance=plan_guidance)
+
     @torch.no_grad()
     def _decode(self, latents: torch.Tensor, seed: int) -> np.ndarray:
         """One item's latents ``[D, T]`` -> float32 audio ``[T * hop]`` (first channel), checked.

@@ -6,6 +6,7 @@ from typing import NoReturn
 
 from audiodiff.cli.audio import cmd_generate, cmd_render
 from audiodiff.cli.batch import cmd_batch
+from audiodiff.cli.continuation import cmd_extend, cmd_repaint
 from audiodiff.cli.control import add_guide_args
 from audiodiff.cli.evaluate import cmd_evaluate
 from audiodiff.cli.messages import EXIT_USAGE
@@ -111,6 +112,22 @@ def build_parser() -> argparse.ArgumentParser:
     _model_args(ren, structure=False)
     ren.add_argument("--force", action="store_true", help="overwrite existing output files")
     ren.set_defaults(run=cmd_render)
+
+    for name, summary in (("extend", "continue a clip audiodiff generate made"),
+                          ("repaint", "write and render some bars of a clip audiodiff generate made again")):
+        cmd = sub.add_parser(name, help=summary, description=f"{summary[0].upper()}{summary[1:]}, from the plan "
+                             "and seed in its sidecar JSON (the same checkpoints and sampler settings). The old "
+                             "audio is kept bit for bit outside a short cross-fade at each seam. Writes "
+                             f"<name>-{name}ed.wav and its sidecar unless -o is given.")
+        cmd.add_argument("clip", metavar="CLIP.wav", help="a WAV from audiodiff generate, with its .json sidecar")
+        if name == "extend":
+            cmd.add_argument("--seconds", type=float, required=True, help="seconds of new audio to add")
+        else:
+            cmd.add_argument("--bars", required=True, help="bars to rewrite, 1-based and inclusive: 5-8 or 5")
+        cmd.add_argument("-o", "--output", help=f"WAV file to write (default: <name>-{name}ed.wav)")
+        _model_args(cmd)
+        cmd.add_argument("--force", action="store_true", help="overwrite existing output files")
+        cmd.set_defaults(run=cmd_extend if name == "extend" else cmd_repaint)
 
     bat = sub.add_parser("batch", help="many prompts -> WAVs + MIDI + annotations + manifest (a dataset)",
                          description="Render every row of a CSV/JSONL file of prompts (columns: prompt, or key, "
