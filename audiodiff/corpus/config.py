@@ -40,6 +40,7 @@ class DataConfig:
     comp_programs: tuple[int, ...] = COMP_PROGRAMS
     ensemble_programs: tuple[int, ...] = ENSEMBLE_PROGRAMS
     index_chunk_size: int = 200
+    arrangements: int = 0  # random arrangement items (corpus.arrangements), split by the fractions
 
     @classmethod
     def load(cls, path_or_name: str) -> "DataConfig":

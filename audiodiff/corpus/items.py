@@ -190,9 +190,11 @@ def realize(spec: ItemSpec, plan: Plan) -> Plan:
     return arrange(plan, style, rng)
 
 
-def _write_flac(path: Path, audio: np.ndarray, sample_rate: int) -> None:
+def write_flac(path: Path, audio: np.ndarray, sample_rate: int) -> None:
+    """Write 16-bit FLAC through a temporary file and a rename (parents are created)."""
     import soundfile as sf
 
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     sf.write(tmp, audio, sample_rate, format="FLAC", subtype="PCM_16")
     os.replace(tmp, path)
@@ -227,7 +229,7 @@ def render_item(renderer, spec: ItemSpec, plan: Plan, out: Path, config: DataCon
         plan_path = Path("plans") / spec.split / f"{name}.json"
         for p in (audio_path, plan_path):
             (out / p).parent.mkdir(parents=True, exist_ok=True)
-        _write_flac(out / audio_path, audio[first:first + length], sr)
+        write_flac(out / audio_path, audio[first:first + length], sr)
         window_plan = plan.crop(step, window_steps)
         tmp = out / plan_path.with_name(f".{plan_path.name}.tmp-{os.getpid()}")
         tmp.write_text(json.dumps(window_plan.to_dict()))

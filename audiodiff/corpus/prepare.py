@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from audiodiff.corpus.arrangement_items import ArrangementSpec, arrangement_specs, render_arrangement_item
 from audiodiff.corpus.config import DataConfig
 from audiodiff.corpus.items import ItemSpec, build_item_specs, render_item, split_tunes
 from audiodiff.corpus.sources import SkipTune, TuneSource, iter_abc_tunes, iter_chorales, iter_midi_dir, tune_to_plan
@@ -62,6 +63,8 @@ def _check_config(out: Path, config: DataConfig, midi_dir: str | None) -> None:
     path = out / "config.json"
     if path.exists():
         previous = json.loads(path.read_text())
+        defaults = json.loads(json.dumps(DataConfig(name=config.name).to_dict()))
+        previous = {**{k: v for k, v in defaults.items() if k not in previous}, **previous}  # fields added later
         if previous != json.loads(json.dumps(resolved)):
             raise ValueError(f"{out} was built with another config; use a new --out directory")
     else:
@@ -166,8 +169,11 @@ class _RenderJob:
     out: Path
     config: DataConfig
 
-    def __call__(self, job: tuple[ItemSpec, dict]) -> dict:
+    def __call__(self, job: tuple[ItemSpec | ArrangementSpec, dict | None]) -> dict:
         spec, plan = job
+        if isinstance(spec, ArrangementSpec):
+            return render_arrangement_item(_RENDERER, spec, self.out, self.config)
+        assert plan is not None
         return render_item(_RENDERER, spec, Plan.from_dict(plan), self.out, self.config)
 
 
@@ -186,16 +192,17 @@ def prepare(out: str | Path, config: DataConfig, *, midi_dir: str | None = None,
         atomic_write_text(out / f"tunes_{split}.jsonl",
                           _jsonl({**r, "split": split} for r in usable if splits[r["tune_id"]] == split))
 
-    specs = build_item_specs(usable, splits, config)
+    specs: list[ItemSpec | ArrangementSpec] = [*build_item_specs(usable, splits, config), *arrangement_specs(config)]
     plans = {r["tune_id"]: r["plan"] for r in usable}
-    todo = [(s, plans[s.tune_id]) for s in specs if not (out / "items" / s.split / f"{s.item_id}.json").exists()]
+    todo = [(s, plans[s.tune_id] if isinstance(s, ItemSpec) else None) for s in specs
+            if not (out / "items" / s.split / f"{s.item_id}.json").exists()]
     for record in _pool_map(_RenderJob(out, config), todo, workers, progress, "render items",
                             _init_worker, (soundfont, config.sample_rate)):
         atomic_write_text(out / "items" / record["split"] / f"{record['item_id']}.json", json.dumps(record))
     return write_manifests(out, specs, len(rows), skipped)
 
 
-def write_manifests(out: Path, specs: list[ItemSpec], num_tunes: int, skipped: Counter) -> dict:
+def write_manifests(out: Path, specs: list[ItemSpec | ArrangementSpec], num_tunes: int, skipped: Counter) -> dict:
     """Gather finished item records into per-split manifests and the summary."""
     summary: dict = {"tunes_indexed": num_tunes, "tunes_skipped": dict(skipped.most_common()),
                      "splits": {}}
