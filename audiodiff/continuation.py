@@ -70,11 +70,12 @@ def _rewrite(pipeline: Pipeline, plan: Plan, seed: int, bars: int, keep_bars: fr
 def _latents(pipeline: Pipeline, plan: Plan, seed: int, frames: int, steps: int, guidance: float, prefix=None,
              stream: int = 0):
     """Latents [1, D, frames] of ``plan`` (continuing ``prefix`` [1, D, P] when given)."""
-    from audiodiff.pipeline import acoustic_seed, map_programs
+    from audiodiff.pipeline import map_programs
+    from audiodiff.seeds import acoustic_seed
 
     noise_seed = acoustic_seed(seed) if not stream else int(np.random.SeedSequence([seed, stream]).generate_state(1)[0])
-    return pipeline.acoustic.generate([map_programs(plan)[0]], [noise_seed], steps=steps, guidance=guidance,
-                                      prefix=prefix, frames=[frames])
+    return pipeline.acoustic.generate([map_programs(plan, pipeline.programs)[0]], [noise_seed], steps=steps,
+                                      guidance=guidance, prefix=prefix, frames=[frames])
 
 
 def _continue(pipeline: Pipeline, old_plan: Plan, new_plan: Plan, seed: int, start: int, end: int, steps: int,

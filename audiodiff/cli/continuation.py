@@ -56,7 +56,7 @@ def read_clip(path: str) -> tuple[Result, dict]:
 
 def _pipeline(args: argparse.Namespace, data: dict, rate: int) -> Pipeline:
     """The pipeline of the clip's checkpoints (the sidecar's, unless given), at the clip's rate."""
-    from audiodiff.cli.audio import _set_threads
+    from audiodiff.cli.generate_render import _set_threads
     from audiodiff.pipeline import Pipeline
 
     used = data.get("checkpoints") or {}
@@ -64,7 +64,7 @@ def _pipeline(args: argparse.Namespace, data: dict, rate: int) -> Pipeline:
              for name in ("structure", "acoustic", "codec")}
     _set_threads(args.threads)
     pipeline = Pipeline.load(**paths)
-    for note in pipeline.notes:
+    for note in pipeline.warnings:
         warn(note)
     if pipeline.sample_rate != rate:
         raise CliError(f"{args.clip} is at {rate} Hz, the codec makes {pipeline.sample_rate} Hz")
@@ -73,7 +73,7 @@ def _pipeline(args: argparse.Namespace, data: dict, rate: int) -> Pipeline:
 
 def _finish(args: argparse.Namespace, result: Result, data: dict, edit: dict) -> None:
     """Write the new clip and its sidecar (the old one's settings, plus what was done)."""
-    from audiodiff.cli.audio import _print_result, _write_result
+    from audiodiff.cli.generate_render import _print_result, _write_result
 
     default = Path(args.clip).with_name(f"{Path(args.clip).stem}-{args.command}ed.wav")
     out, sidecar = outputs(args.force, args.output or default, Path(args.output or default).with_suffix(".json"))

@@ -7,15 +7,14 @@ item ``i`` of a split uses seed ``base + i`` with a base per split.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from audiodiff.corpus.arrangements import TRAIN_STREAM, random_arrangement
 from audiodiff.corpus.config import DataConfig
 from audiodiff.corpus.items import normalize_loudness, write_flac
-from audiodiff.corpus.render import TAIL_SECONDS
-from audiodiff.io.atomic import atomic_write_text
+from audiodiff.io.atomic import write_json_atomic
+from audiodiff.music.plan import TAIL_SECONDS
 
 SPLIT_SEED_BASE = {"train": 0, "val": 10_000_000, "test": 20_000_000}
 
@@ -65,7 +64,8 @@ def render_arrangement_item(renderer, spec: ArrangementSpec, out: Path, config: 
         notes_path = Path("performances") / spec.split / f"{name}.json"
         write_flac(out / audio_path, audio[first:first + length], sr)
         window = performance.crop(first / sr, config.window_seconds)
-        atomic_write_text(out / notes_path, json.dumps(window.to_dict()))
+        (out / notes_path).parent.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(out / notes_path, window.to_dict())
         record["windows"].append({
             "id": name, "audio": str(audio_path), "performance": str(notes_path), "sample_rate": sr,
             "num_samples": length, "seconds": config.window_seconds, "start_seconds": round(first / sr, 6),

@@ -54,13 +54,15 @@ class _Clock:
         frac = beats % 1.0
         if self.swing and abs(frac - 0.5) < 1e-6:
             beats += self.swing
-        t = beats * self.beat + self.drift * self.beat * self.period / (2 * np.pi) * np.sin(2 * np.pi * beats / self.period)
+        wander = self.drift * self.beat * self.period / (2 * np.pi) * np.sin(2 * np.pi * beats / self.period)
+        t = beats * self.beat + wander
         if humanize and self.jitter:
             t += float(self.rng.normal(0, self.jitter))
         return max(t, 0.0)
 
 
-def _progression(rng: np.random.Generator, key: Key, bars: int, beats_per_bar: int) -> list[tuple[float, float, list[int]]]:
+def _progression(rng: np.random.Generator, key: Key, bars: int,
+                 beats_per_bar: int) -> list[tuple[float, float, list[int]]]:
     """Chords as (start beat, end beat, pitch classes from the root, root first)."""
     degrees = MAJOR_DEGREES if key.mode == "major" else MINOR_DEGREES
     weights = np.array(DEGREE_WEIGHTS) / sum(DEGREE_WEIGHTS)
@@ -141,8 +143,9 @@ def _bass(rng, chords, sub, register, clock, velocity) -> list[TimedNote]:
     pattern = int(rng.integers(4))
     notes = []
     for start, end, pcs in chords:
-        root = _place(pcs[0], *register, rng) if not notes else min(
-            (p for p in range(register[0], register[1] + 1) if p % 12 == pcs[0]), key=lambda p: abs(p - notes[-1].pitch))
+        root = _place(pcs[0], register[0], register[1], rng) if not notes else min(
+            (p for p in range(register[0], register[1] + 1) if p % 12 == pcs[0]),
+            key=lambda p: abs(p - notes[-1].pitch))
         if pattern == 0:
             hits = [(start, end, root)]
         elif pattern == 1:
@@ -151,7 +154,8 @@ def _bass(rng, chords, sub, register, clock, velocity) -> list[TimedNote]:
         elif pattern == 2:
             hits = [(b, b + 0.5, root) for b in np.arange(start, end, 0.5)]
         else:
-            hits = [(start, start + (end - start) / 2, root), (start + (end - start) / 2, end, root + 12 if root + 12 <= register[1] else root)]
+            middle = start + (end - start) / 2
+            hits = [(start, middle, root), (middle, end, root + 12 if root + 12 <= register[1] else root)]
         notes += [_timed(p, a, b, clock, velocity, rng) for a, b, p in hits]
     return notes
 
@@ -216,7 +220,8 @@ def _drums(rng, total_beats, beats_per_bar, sub, clock) -> list[TimedNote]:
                 break
             if fill and s >= steps // 2:
                 if rng.random() < 0.6:
-                    notes.append(_timed(int(rng.choice(DRUM_VOICES["tom"])), beat, beat + 1 / sub, clock, (95, 12), rng))
+                    tom = int(rng.choice(DRUM_VOICES["tom"]))
+                    notes.append(_timed(tom, beat, beat + 1 / sub, clock, (95, 12), rng))
                 continue
             for name, hits in patterns.items():
                 if hits[s]:
@@ -238,7 +243,8 @@ def random_arrangement(seed: int, stream: int = TRAIN_STREAM, min_seconds: float
     clock = _Clock(bpm, rng)
     drums = rng.random() < 0.5
     pitched = int(rng.integers(1, 6 if drums else 7))
-    roles = ["lead"] + list(rng.choice(["bass", "pad", "comp", "counter", "comp", "pad"], size=pitched - 1, replace=False))
+    roles = ["lead"] + list(rng.choice(["bass", "pad", "comp", "counter", "comp", "pad"], size=pitched - 1,
+                                       replace=False))
     parts = []
     for i, role in enumerate(roles):
         family = ROLE_FAMILIES.get(role)

@@ -10,13 +10,12 @@ from pathlib import Path
 import numpy as np
 
 from audiodiff.music.performance import Performance
-from audiodiff.music.plan import DRUM_CHANNEL, Plan
+from audiodiff.music.plan import DRUM_CHANNEL, TAIL_SECONDS, Plan
 
 SOUNDFONT_CANDIDATES = (
     "/usr/share/sounds/sf2/FluidR3_GM.sf2",
     "/usr/share/soundfonts/FluidR3_GM.sf2",
 )
-TAIL_SECONDS = 1.0
 
 
 def find_soundfont(path: str | None = None) -> str:

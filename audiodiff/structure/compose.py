@@ -2,10 +2,8 @@
 from __future__ import annotations
 
 import math
-import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 
@@ -15,21 +13,10 @@ from audiodiff.music.prompt import Prompt
 from audiodiff.structure.guide import Guide, Kept, first_pass, guide_bars, second_pass
 from audiodiff.structure.model import DEFAULT_GUIDANCE, DEFAULT_ORDER_NOISE, DEFAULT_STEPS, PlanRequest, StructureModel
 
-PACKAGE_CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
 BASS_PROGRAM, COMP_PROGRAM = 33, 0  # fingered bass, piano
 MIN_GENERATED_BARS = 4
 STREAMS = ("melody", "chords", "bass", "comping", "drums")  # what --keep can name
 ARRANGED_STREAMS = ("bass", "comping", "drums")  # tracks the arranger writes from the chords
-
-
-def default_checkpoint(name: str) -> Path:
-    """A checkpoint shipped inside the package (structure, acoustic, codec)."""
-    return PACKAGE_CHECKPOINTS / f"{name}.safetensors"
-
-
-def resolve_seed(seed: int | None) -> int:
-    """The prompt's seed, or a fresh random one (reported back so the result can be reproduced)."""
-    return seed if seed is not None else secrets.randbelow(2**31)
 
 
 def bars_for(prompt: Prompt) -> int:
@@ -89,8 +76,8 @@ def compose(model: StructureModel, prompts: list[Prompt], *, bars: int | None = 
             guides: Sequence[Guide | None] | None = None) -> list[Plan]:
     """Full plans (melody in the prompt's instrument, chords, bass, comping, drums), one per prompt.
 
-    Every prompt must carry a seed (see :func:`resolve_seed`). ``bars`` overrides the length the
-    prompt's seconds imply. ``source`` + ``keep`` ({stream: 0-based bars}, streams in
+    Every prompt must carry a seed (see :func:`audiodiff.seeds.resolve_seed`). ``bars`` overrides the
+    length the prompt's seconds imply. ``source`` + ``keep`` ({stream: 0-based bars}, streams in
     :data:`STREAMS`) inpaint or continue an existing plan: kept melody and chord bars are kept
     tokens for the model, kept bass / comping / drum bars are the source's notes instead of the
     arranger's. ``guides[i]`` (chords, melody, form: :mod:`audiodiff.structure.guide`) guides prompt i.

@@ -12,12 +12,13 @@ import pytest
 import soundfile as sf
 
 from audiodiff.batch.grid import grid_rows, parse_bpm_range
-from audiodiff.batch.rows import derived_seed, read_rows
+from audiodiff.batch.rows import read_rows
 from audiodiff.batch.run import chunks_of
 from audiodiff.cli import main
 from audiodiff.music.midi import load_midi
 from audiodiff.music.prompt import parse
 from audiodiff.music.theory import ALL_KEYS
+from audiodiff.seeds import derived_seed
 
 SR = 24000
 FAST = ["--steps", "2", "--plan-steps", "2", "--threads", "1", "--no-progress"]
