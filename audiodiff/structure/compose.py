@@ -103,9 +103,9 @@ def compose(model: StructureModel, prompts: list[Prompt], *, bars: int | None = 
         else:
             n = guide_bars(g, p.meter) if g.form else max(n, guide_bars(g, p.meter))
             kept.append(first_pass(g, p.key, p.meter, p.bpm, n))
-        k = kept[-1] or Kept(None, none, none)  # type: ignore[arg-type]
-        requests.append(PlanRequest(p.key, p.meter, p.bpm, n, p.seed, k.source, keep_melody=k.melody,
-                                    keep_chords=k.chords))
+        k = kept[-1]
+        requests.append(PlanRequest(p.key, p.meter, p.bpm, n, p.seed, k.source if k else None,
+                                    keep_melody=k.melody if k else none, keep_chords=k.chords if k else none))
     plans = model.generate(requests, steps=steps, guidance=guidance, order_noise=order_noise)
     plans = [plan if k is None else _keep_given(plan, k.source, k.melody) for plan, k in zip(plans, kept)]
     again = [(i, second_pass(g, plans[i], kept[i])) for i, g in enumerate(guides) if g is not None]
