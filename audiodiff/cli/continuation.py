@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from audiodiff.cli.messages import CliError, warn
+from audiodiff.cli.messages import CliError, running, warn
 from audiodiff.cli.outputs import outputs, staged
 
 if TYPE_CHECKING:
@@ -71,13 +71,20 @@ def _pipeline(args: argparse.Namespace, data: dict, rate: int) -> Pipeline:
     return pipeline
 
 
-def _finish(args: argparse.Namespace, result: Result, data: dict, edit: dict) -> None:
+def _outputs(args: argparse.Namespace) -> tuple[Path, Path]:
+    """The WAV and sidecar to write (default <name>-extended.wav / -repainted.wav), checked up front."""
+    wav = Path(args.output or Path(args.clip).with_name(f"{Path(args.clip).stem}-{args.command}ed.wav"))
+    out, sidecar = outputs(args.force, (wav, "wav"), (wav.with_suffix(".json"), "json"))
+    assert out is not None and sidecar is not None
+    return out, sidecar
+
+
+def _finish(args: argparse.Namespace, paths: tuple[Path, Path], result: Result, data: dict, edit: dict) -> None:
     """Write the new clip and its sidecar (the old one's settings, plus what was done)."""
     from audiodiff.cli.generate_render import _print_result, _write_result
 
-    default = Path(args.clip).with_name(f"{Path(args.clip).stem}-{args.command}ed.wav")
-    out, sidecar = outputs(args.force, args.output or default, Path(args.output or default).with_suffix(".json"))
-    keys = ("prompt", "steps", "plan_steps", "guidance", "drums", "checkpoints")
+    out, sidecar = paths
+    keys = ("prompt", "steps", "plan_steps", "guidance", "plan_guidance", "drums", "threads", "checkpoints")
     extra = {**{k: data[k] for k in keys if k in data}, args.command: {"from": Path(args.clip).name, **edit}}
     with staged() as stage:
         _write_result(stage, result, out, sidecar, None, None, None, extra, data["prompt"])
@@ -88,10 +95,12 @@ def _finish(args: argparse.Namespace, result: Result, data: dict, edit: dict) ->
 def _settings(data: dict) -> dict:
     """The sampler settings the clip was made with (the defaults where the sidecar has none)."""
     from audiodiff.acoustic.model import DEFAULT_GUIDANCE, DEFAULT_STEPS
+    from audiodiff.structure.model import DEFAULT_GUIDANCE as PLAN_GUIDANCE
     from audiodiff.structure.model import DEFAULT_STEPS as PLAN_STEPS
 
     return {"steps": int(data.get("steps", DEFAULT_STEPS)), "guidance": float(data.get("guidance", DEFAULT_GUIDANCE)),
-            "plan_steps": int(data.get("plan_steps", PLAN_STEPS))}
+            "plan_steps": int(data.get("plan_steps", PLAN_STEPS)),
+            "plan_guidance": float(data.get("plan_guidance", PLAN_GUIDANCE))}
 
 
 def cmd_extend(args: argparse.Namespace) -> None:
@@ -99,9 +108,11 @@ def cmd_extend(args: argparse.Namespace) -> None:
     if not args.seconds > 0:
         raise CliError(f"--seconds must be positive, got {args.seconds:g}")
     result, data = read_clip(args.clip)
+    paths = _outputs(args)
     pipeline = _pipeline(args, data, result.sample_rate)
-    extended = pipeline.extend(result, args.seconds, **_settings(data))
-    _finish(args, extended, data, {"seconds": args.seconds})
+    with running():
+        extended = pipeline.extend(result, args.seconds, **_settings(data))
+        _finish(args, paths, extended, data, {"seconds": args.seconds})
 
 
 def cmd_repaint(args: argparse.Namespace) -> None:
@@ -112,6 +123,8 @@ def cmd_repaint(args: argparse.Namespace) -> None:
     heard = min(plan.num_bars, math.ceil(result.seconds / (plan.meter.steps_per_bar * plan.seconds_per_step) - 1e-9))
     if last >= heard:
         raise CliError(f"--bars {args.bars}: {args.clip} has bars 1-{heard}")
+    paths = _outputs(args)
     pipeline = _pipeline(args, data, result.sample_rate)
-    repainted = pipeline.repaint(result, first, last, **_settings(data))
-    _finish(args, repainted, data, {"bars": args.bars})
+    with running():
+        repainted = pipeline.repaint(result, first, last, **_settings(data))
+        _finish(args, paths, repainted, data, {"bars": args.bars})

@@ -33,15 +33,11 @@ def add_guide_args(parser: argparse.ArgumentParser) -> None:
                         help="with --form: bars per section (default 8)")
 
 
-def _prompt_has(text: str, probe: str) -> bool:
-    """Whether the prompt text gives a field: adding ``probe`` (a valid value of it) then fails."""
-    from audiodiff.music.prompt import parse
+def _prompt_has(text: str, field: str) -> bool:
+    """Whether the prompt text gives a field (a Prompt field name: key, bpm, meter, ...)."""
+    from audiodiff.music.prompt import parse_fields
 
-    try:
-        parse(f"{text}, {probe}")
-    except ValueError:
-        return True
-    return False
+    return field in parse_fields(text)
 
 
 def _load_melody(path: str, track: int | None, prompt: Prompt, text: str) -> tuple[list, Prompt]:
@@ -61,15 +57,15 @@ def _load_melody(path: str, track: int | None, prompt: Prompt, text: str) -> tup
     if report.num_moved:
         warn(f"{path}: {report.num_moved} of {2 * report.num_notes} note times moved to the 16th grid "
              f"(max {report.max_error_seconds * 1000:.0f} ms, mean {report.mean_error_steps:.2f} steps)")
-    if _prompt_has(text, "2/4"):
+    if _prompt_has(text, "meter"):
         if plan.meter != prompt.meter:
             raise CliError(f"{path} is in {plan.meter}, the prompt asks for {prompt.meter}; leave the meter out "
                            "of the prompt to take the file's")
     else:
         prompt = replace(prompt, meter=plan.meter)
-    if not _prompt_has(text, "97 bpm"):
+    if not _prompt_has(text, "bpm"):
         prompt = replace(prompt, bpm=min(max(plan.bpm, 40.0), 240.0))
-    if not _prompt_has(text, "C# minor"):
+    if not _prompt_has(text, "key"):
         prompt = replace(prompt, key=plan.key)  # the file's key signature, else estimated from its notes
     return pitched[index - 1].notes, prompt
 
@@ -90,7 +86,7 @@ def guide_from_args(args: argparse.Namespace, text: str, prompt: Prompt) -> tupl
         return None, prompt
     chords = parse_progression(args.chords) if args.chords else None
     melody = None
-    has_key = _prompt_has(text, "C# minor")
+    has_key = _prompt_has(text, "key")
     if args.melody:
         melody, prompt = _load_melody(args.melody, args.melody_track, prompt, text)
     elif chords and not has_key:
@@ -116,16 +112,12 @@ def guide_record(args: argparse.Namespace) -> dict:
             if getattr(args, k) is not None}
 
 
-def keep_streams(streams: str | None, bars: frozenset[int], source_bars: int) -> dict[str, frozenset[int]]:
-    """--keep melody,chords + --keep-bars -> {stream: 0-based bars} (default: melody and chords of
-    every source bar)."""
+def keep_streams(streams: str | None, bars: frozenset[int]) -> dict[str, frozenset[int]]:
+    """--keep melody,chords -> {stream: the 0-based bars to keep} (default: melody and chords)."""
     from audiodiff.structure.compose import STREAMS
 
     names = [s.strip() for s in (streams or "melody,chords").split(",") if s.strip()]
     unknown = [s for s in names if s not in STREAMS]
     if unknown or not names:
         raise CliError(f"--keep wants streams from {', '.join(STREAMS)} (comma-separated), got {streams!r}")
-    outside = sorted(b + 1 for b in bars if b >= source_bars)
-    if outside:
-        raise CliError(f"--keep-bars {outside[0]}: the source has {source_bars} bars")
-    return {s: bars or frozenset(range(source_bars)) for s in names}
+    return {s: bars for s in names}
