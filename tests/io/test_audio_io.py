@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from audiodiff.eval.faithfulness import chroma_agreement, match_onsets, onset_f1, plan_chroma, plan_onsets
+from audiodiff.eval.faithfulness import chroma_agreement, onset_f1, plan_chroma, plan_onsets
 from audiodiff.io.audio import PEAK_DBFS, read_audio, write_wav
 from audiodiff.music.plan import Note, Plan, Track
 from audiodiff.music.theory import Chord, Key, Meter
@@ -50,9 +50,11 @@ def test_fade_out_ends_at_zero():
 
 def test_onset_matching_is_one_to_one_within_tolerance():
     ref = np.array([0.0, 0.5, 1.0, 1.5])
-    assert match_onsets(ref, np.array([0.02, 0.04, 0.56, 1.02, 3.0])) == 2  # 0.56 is 60 ms off
+    assert onset_f1(ref, np.array([0.02, 0.04, 0.56, 1.02, 3.0])) == pytest.approx(2 * 2 / 9)  # 0.56 is 60 ms off
     assert onset_f1(ref, ref + 0.049) == 1.0 and onset_f1(ref, np.array([])) == 0.0 and onset_f1([], []) == 1.0
     assert onset_f1(ref, np.array([0.0, 0.5])) == pytest.approx(2 * 2 / 6)
+    # closest pair first would match 0.07-0.04 and leave both others unmatched; the best matching pairs both
+    assert onset_f1(np.array([0.0, 0.07]), np.array([0.04, 0.11])) == 1.0
 
 
 def tone_plan() -> Plan:
