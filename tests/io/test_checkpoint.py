@@ -1,7 +1,10 @@
 """Checkpoint format: round trip and one-line errors naming the file for every kind of bad file."""
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import stat
 import struct
 
 import pytest
@@ -50,7 +53,7 @@ def test_round_trip(good):
     assert config == {"dim": 4, "ratios": [8, 5]}
     assert metadata == {"steps": 7, "losses": {"mel": 0.5}}
     assert read_checkpoint_header(good)["kind"] == "codec"
-    assert not list(good.parent.glob(".*.tmp"))  # the atomic write left no temp file
+    assert [p.name for p in good.parent.iterdir()] == [good.name]  # the atomic write left no temp file
 
 
 def test_shared_storage_is_saved(tmp_path):
@@ -60,14 +63,75 @@ def test_shared_storage_is_saved(tmp_path):
     assert torch.equal(state["a"], state["b"])
 
 
-def test_hash_is_short_and_content_based(good, tmp_path):
-    digest = checkpoint_sha256(good)
-    assert len(digest) == 16 and int(digest, 16) >= 0
+def test_hash_is_the_files_sha256_prefix(tmp_path):
+    """Known SHA-256 values (FIPS 180-2 test vector "abc"; the empty input), not the code's own output."""
+    path = tmp_path / "abc.bin"
+    path.write_bytes(b"abc")
+    assert checkpoint_sha256(path) == "ba7816bf8f01cfea"
+    assert checkpoint_sha256(path, length=64) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    path.write_bytes(b"")
+    assert checkpoint_sha256(path, 8) == "e3b0c442"
+    big = tmp_path / "big.bin"  # more than one 1 MiB read block
+    data = bytes(range(256)) * 8193
+    big.write_bytes(data)
+    assert checkpoint_sha256(big, 64) == hashlib.sha256(data).hexdigest()
+    with pytest.raises(CheckpointError, match="cannot read") as info:
+        checkpoint_sha256(tmp_path / "absent.safetensors")
+    assert str(tmp_path / "absent.safetensors") in str(info.value)
+
+
+def test_hash_follows_the_content_not_the_name(good, tmp_path):
     copy = tmp_path / "copy.safetensors"
     copy.write_bytes(good.read_bytes())
-    assert checkpoint_sha256(copy) == digest
-    with pytest.raises(CheckpointError, match="cannot read"):
-        checkpoint_sha256(tmp_path / "absent.safetensors")
+    assert checkpoint_sha256(copy) == checkpoint_sha256(good)
+    save_checkpoint(copy, _state(), kind="codec", config={"dim": 5})
+    assert checkpoint_sha256(copy) != checkpoint_sha256(good)
+
+
+def test_a_write_that_fails_midway_leaves_the_old_checkpoint_intact(good, monkeypatch):
+    """Inject a crash after half the bytes are written: a non-atomic writer would leave a torn file."""
+    import safetensors.torch
+
+    before = good.read_bytes()
+
+    def torn_save_file(tensors, filename, metadata=None):
+        with open(filename, "wb") as f:
+            f.write(b"half a checkpoint")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(safetensors.torch, "save_file", torn_save_file)
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint(good, {"w": torch.ones(3)}, kind="codec", config={})
+    assert good.read_bytes() == before
+    assert [p.name for p in good.parent.iterdir()] == [good.name]  # no temp file left behind
+    fresh = good.with_name("fresh.safetensors")
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint(fresh, {"w": torch.ones(3)}, kind="codec", config={})
+    assert not fresh.exists() and [p.name for p in good.parent.iterdir()] == [good.name]
+
+
+def test_a_failing_rename_leaves_the_old_checkpoint_and_no_temp_file(good, monkeypatch):
+    before = good.read_bytes()
+
+    def refuse(src, dst):
+        raise OSError("rename refused")
+
+    monkeypatch.setattr(os, "replace", refuse)
+    with pytest.raises(OSError, match="rename refused"):
+        save_checkpoint(good, {"w": torch.ones(3)}, kind="codec", config={})
+    assert good.read_bytes() == before and [p.name for p in good.parent.iterdir()] == [good.name]
+
+
+def test_saved_files_get_the_usual_mode(tmp_path):
+    """0o666 less the umask, like any new file (safetensors alone would leave 0o600)."""
+    old = os.umask(0o022)
+    try:
+        path = save_checkpoint(tmp_path / "m.safetensors", _state(), kind="codec", config={})
+        os.umask(0o007)
+        other = save_checkpoint(tmp_path / "o.safetensors", _state(), kind="codec", config={})
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644 and stat.S_IMODE(other.stat().st_mode) == 0o660
 
 
 def test_missing_file(tmp_path):
