@@ -102,6 +102,22 @@ def test_shipped_codec_round_trips_a_shipped_clip_above_the_quality_bound():
     assert snr_db(clip, np.zeros_like(clip)) == pytest.approx(0.0)  # the bound refuses silence
 
 
+def test_shipped_quantizer_error_falls_with_more_codebooks():
+    """Relative latent error at 1.5 / 3 / 6 kbps when written: 0.30 / 0.16 / 0.065; audio SNR 6.2 / 9.0 / 11.5 dB."""
+    codec = load_codec(default_checkpoint("codec"))
+    audio, rate = sf.read(SAMPLES / "d_minor_96_3-4_violin.wav", dtype="float32")
+    clip = audio[rate: 3 * rate]
+    errors, snrs = [], []
+    with torch.no_grad():
+        latents = codec.encode(torch.from_numpy(clip)[None, None])
+        for bandwidth in (1.5, 3.0, 6.0):
+            quantized, _ = codec.quantize(latents, bandwidth)
+            errors.append(float((quantized - latents).pow(2).mean() / latents.pow(2).mean()))
+            snrs.append(snr_db(clip, codec.decode(quantized)[0, 0].numpy()))
+    assert errors[0] > errors[1] > errors[2] and errors[0] < 0.45 and errors[2] < 0.1, errors
+    assert snrs[0] < snrs[1] < snrs[2] and snrs[2] > 9.0, snrs
+
+
 def test_shipped_pipeline_generates_music_in_the_asked_key_offline():
     """Not silent (RMS), not noise (spectral flatness; white noise scores about 0.56), in the key."""
     from audiodiff.eval.estimators import audio_adherence
