@@ -15,7 +15,10 @@ def _keep_bars(text: str | None) -> frozenset[int]:
     try:
         for part in text.split(","):
             lo, _, hi = part.partition("-")
-            bars.update(range(int(lo) - 1, int(hi or lo)))
+            first, last = int(lo), int(hi or lo)
+            if first > last:
+                raise ValueError(part)
+            bars.update(range(first - 1, last))
     except ValueError:
         raise CliError(f"--keep-bars wants bar numbers like 1,2,5-8, got {text!r}") from None
     if min(bars) < 0:
