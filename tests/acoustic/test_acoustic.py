@@ -331,7 +331,8 @@ def test_checkpoint_round_trip(tiny_model, tmp_path, corpus):
     path = tiny_model.save(tmp_path / "acoustic.safetensors", {"note": "test"})
     loaded = AcousticModel.load(path)
     assert loaded.config == tiny_model.config and loaded.metadata == {"note": "test"}
-    assert all(torch.equal(a, b) for a, b in zip(loaded.net.state_dict().values(), tiny_model.net.state_dict().values()))
+    pairs = zip(loaded.net.state_dict().values(), tiny_model.net.state_dict().values())
+    assert all(torch.equal(a, b) for a, b in pairs)
     plan = band_plan()
     assert torch.equal(loaded.generate([plan], [4], steps=2), tiny_model.generate([plan], [4], steps=2))
     loaded.check_codec(8, 75.0)

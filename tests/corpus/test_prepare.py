@@ -42,7 +42,8 @@ def test_windows_are_valid_audio_with_their_plans(tiny_corpus):
 def test_splits_are_disjoint_by_tune(tiny_corpus):
     tunes = {s: {r["tune_id"] for r in manifest(tiny_corpus, s)} for s in SPLITS}
     assert all(tunes.values())
-    assert not (tunes["train"] & tunes["val"]) and not (tunes["train"] & tunes["test"]) and not (tunes["val"] & tunes["test"])
+    assert not (tunes["train"] & tunes["val"]) and not (tunes["train"] & tunes["test"])
+    assert not (tunes["val"] & tunes["test"])
     full = {s: {json.loads(line)["tune_id"] for line in (tiny_corpus / f"tunes_{s}.jsonl").read_text().splitlines()}
             for s in SPLITS}
     assert all(tunes[s] <= full[s] for s in SPLITS)

@@ -26,8 +26,8 @@ def grid_plans(draw):
             pitch = 54 + (key.tonic - 6) % 12 + draw(st.integers(-12, 24))
             notes.append(Note(pitch, t, min(duration, steps - t)))
         t += duration
-    chords = [draw(st.one_of(st.none(), st.builds(Chord, st.integers(0, 11), st.sampled_from(["maj", "min", "dim", "7"]))))
-              for _ in range(bars * meter.beats_per_bar)]
+    chord = st.builds(Chord, st.integers(0, 11), st.sampled_from(["maj", "min", "dim", "7"]))
+    chords = [draw(st.one_of(st.none(), chord)) for _ in range(bars * meter.beats_per_bar)]
     return Plan(key, 100.0, meter, [Track("melody", 0, notes)], chords, steps)
 
 
