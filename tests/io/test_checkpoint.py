@@ -332,3 +332,36 @@ def test_a_checkpoint_that_safetensors_refuses_names_the_error_type(tmp_path):
     with pytest.raises(CheckpointError) as info:
         load_checkpoint(path, kind="codec")
     assert info.value.problem.startswith("corrupt checkpoint (SafetensorError: ")
+
+
+def test_unreadable_files_name_the_os_error(tmp_path, monkeypatch):
+    """An OSError while reading (permissions, I/O) becomes a one-line CheckpointError with its reason.
+    (Injected: the tests may run as root, who can read anything.)"""
+    import builtins
+
+    import audiodiff.io.checkpoint as checkpoint
+
+    path = save_checkpoint(tmp_path / "m.safetensors", _state(), kind="codec", config={})
+
+    def refuse(file, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(file))
+
+    monkeypatch.setattr(checkpoint, "open", refuse, raising=False)
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(path, kind="codec")
+    assert str(info.value) == f"{path}: cannot read file (Permission denied)"
+    with pytest.raises(CheckpointError) as info:
+        checkpoint_sha256(path)
+    assert str(info.value) == f"{path}: cannot read file (Permission denied)"
+    monkeypatch.setattr(checkpoint, "open", builtins.open)
+    with pytest.raises(CheckpointError) as info:
+        checkpoint_sha256(tmp_path / "absent")
+    assert str(info.value) == f"{tmp_path / 'absent'}: cannot read file (No such file or directory)"
+
+
+def test_tensors_sharing_one_storage_are_all_saved(tmp_path):
+    base = torch.arange(6.0)
+    state = {"a": base, "b": base, "c": base.view(2, 3), "d": torch.zeros(0), "e": torch.zeros(0)}
+    path = save_checkpoint(tmp_path / "s.safetensors", state, kind="codec", config={})
+    loaded, _, _ = load_checkpoint(path, kind="codec")
+    assert all(torch.equal(loaded[k], v) for k, v in state.items())
