@@ -131,7 +131,18 @@ def test_read_audio_keeps_the_rate_unless_asked_and_resamples_a_tone_to_the_same
     spectrum = np.abs(np.fft.rfft(down[2000:-2000]))
     peak_hz = np.argmax(spectrum) * 16000 / len(down[2000:-2000])
     assert abs(peak_hz - 1000) < 2 and np.abs(down[2000:-2000]).max() == pytest.approx(0.5, abs=0.01)
+    junk = tmp_path / "junk.wav"
+    junk.write_bytes(b"nope")
     with pytest.raises(ValueError) as info:
-        read_audio(tmp_path / "absent.wav")
-    assert str(info.value).startswith(f"{tmp_path / 'absent.wav'}: not a readable audio file (")
-    assert "\n" not in str(info.value)
+        read_audio(junk)
+    assert str(info.value) == f"{junk}: not a readable audio file (Error opening {str(junk)!r}: Format not recognised.)"
+
+
+def test_write_wav_honours_the_subtype_and_writes_wav_whatever_the_name(tmp_path):
+    audio = np.linspace(-0.5, 0.5, 100).astype(np.float32)
+    write_wav(tmp_path / "f.wav", audio, SR, subtype="FLOAT")
+    assert sf.info(tmp_path / "f.wav").subtype == "FLOAT"
+    back, _ = sf.read(tmp_path / "f.wav", dtype="float32")
+    assert np.array_equal(back, audio)  # 32-bit float: exact
+    write_wav(tmp_path / "clip.take1", audio, SR)  # the format comes from the call, not the name
+    assert (sf.info(tmp_path / "clip.take1").format, sf.info(tmp_path / "clip.take1").subtype) == ("WAV", "PCM_16")
