@@ -94,3 +94,20 @@ def test_unsupported_meter_is_refused(tmp_path):
     mid.save(tmp_path / "five.mid")
     with pytest.raises(ValueError, match="unsupported meter 5/4"):
         load_midi(tmp_path / "five.mid")
+
+
+def test_the_plans_tempo_is_the_files_first_tempo(tmp_path):
+    """A file that starts at 120 qpm and slows to 60 in bar 2: the plan's tempo is the opening one."""
+    mid = mido.MidiFile(ticks_per_beat=480)
+    track = mido.MidiTrack()
+    mid.tracks.append(track)
+    track.append(mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(120), time=0))
+    track.append(mido.Message("note_on", note=60, velocity=80, time=0))
+    track.append(mido.Message("note_off", note=60, velocity=0, time=1920))
+    track.append(mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(60), time=0))
+    track.append(mido.Message("note_on", note=62, velocity=80, time=0))
+    track.append(mido.Message("note_off", note=62, velocity=0, time=1920))
+    mid.save(tmp_path / "rit.mid")
+    plan, _ = load_midi(tmp_path / "rit.mid")
+    assert plan.bpm == pytest.approx(120.0)
+    assert [(n.pitch, n.start, n.duration) for n in plan.melody.notes] == [(60, 0, 16), (62, 16, 16)]
