@@ -251,3 +251,66 @@ def test_a_row_is_finished_by_its_record_and_cleaning_keeps_finished_files(tmp_p
     assert not any(p.exists() for p in [*stale, paths["error"]]) and all(p.exists() for p in kept)
     paths["record"].write_text("{}")
     assert is_finished(out, row) and not is_finished(out, other)
+
+
+def test_batch_json_is_the_fingerprint_with_one_space_indents(tmp_path):
+    out = tmp_path / "out"
+    prepare_dir(out, {"rows": 2, "checkpoints": {"codec": "cc"}}, resume=False)
+    assert (out / "batch.json").read_text() == '{\n "rows": 2,\n "checkpoints": {\n  "codec": "cc"\n }\n}\n'
+
+
+def test_resume_messages_name_every_difference(tmp_path):
+    out = tmp_path / "out"
+    prepare_dir(out, FINGERPRINT, resume=False)
+    with pytest.raises(BatchError) as info:
+        prepare_dir(out, {**FINGERPRINT, "drums": False}, resume=True)  # a key the old batch does not have
+    assert str(info.value) == f"{out} holds a batch made with other settings (drums differ); use a new directory"
+    (out / "batch.json").write_text("{torn")
+    with pytest.raises(BatchError) as info:
+        prepare_dir(out, FINGERPRINT, resume=True)
+    assert str(info.value) == (f"{out / 'batch.json'}: unreadable "
+                               "(Expecting property name enclosed in double quotes: line 1 column 2 (char 1))")
+
+
+def test_a_directory_that_cannot_be_created_is_a_batch_error(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    def refuse(self, *args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "mkdir", refuse)
+    with pytest.raises(BatchError) as info:
+        prepare_dir(tmp_path / "out", FINGERPRINT, resume=False)
+    assert str(info.value) == f"cannot create {tmp_path / 'out'} (Permission denied)"
+
+
+@pytest.mark.parametrize("waited, fails", [(600.0, False), (600.5, True)])
+def test_other_ranks_wait_up_to_ten_minutes_polling_every_half_second(tmp_path, monkeypatch, waited, fails):
+    import audiodiff.batch.directory as directory
+
+    out = tmp_path / "out"
+    prepare_dir(out, FINGERPRINT, resume=False)
+    settings = (out / "batch.json").read_text()
+    (out / "batch.json").unlink()
+    clock = iter([1000.0, 1000.0 + waited])
+    sleeps = []
+
+    def sleep(seconds):  # rank 0 writes batch.json while rank 1 sleeps
+        sleeps.append(seconds)
+        (out / "batch.json").write_text(settings)
+
+    monkeypatch.setattr(directory.time, "monotonic", lambda: next(clock))
+    monkeypatch.setattr(directory.time, "sleep", sleep)
+    if fails:
+        with pytest.raises(BatchError, match="rank 1: .* did not appear"):
+            prepare_dir(out, FINGERPRINT, resume=False, rank=1)
+    else:
+        prepare_dir(out, FINGERPRINT, resume=False, rank=1)
+        assert sleeps == [0.5]
+
+
+def test_cleaning_a_row_with_nothing_to_clean_is_fine(tmp_path):
+    out = tmp_path / "out"
+    prepare_dir(out, FINGERPRINT, resume=False)
+    clean_row(out, make_row(0, "line 1", {"prompt": "C"}))
+    assert sorted(p.name for p in out.iterdir()) == sorted(["batch.json", *SUBDIRS])
