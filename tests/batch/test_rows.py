@@ -82,7 +82,8 @@ def test_fields_build_the_prompt():
     ({"prompt": "C major", "tempo": 90}, "unknown column(s) 'tempo'; allowed: prompt, key, bpm"),
     ({}, "the row has neither 'prompt' nor any of key, bpm, meter, instrument"),
     ({"seed": 3}, "the row has neither"),
-    ({"prompt": "C major", "key": "D", "meter": "3/4"}, "not both (this row has prompt and key, meter)"),
+    ({"prompt": "C major", "key": "D", "meter": "3/4"}, "give either 'prompt' or its fields (key, bpm, meter, "
+                                                        "instrument), not both (this row has prompt and key, meter)"),
     ({"prompt": 7}, "prompt must be text, got 7"),
     ({"key": 5}, "key must be text, got 5"),
     ({"key": "H"}, "key 'H' is not a key like"),
@@ -98,6 +99,10 @@ def test_fields_build_the_prompt():
     ({"prompt": "C", "seed": 1.5}, "seed must be a whole number, got 1.5"),
     ({"prompt": "C", "seed": True}, "seed must be a whole number, got True"),
     ({"prompt": "C", "seed": "1e3"}, "seed must be a whole number, got '1e3'"),
+    ({"prompt": "C", "seed": "X5"}, "seed must be a whole number, got 'X5'"),
+    ({"prompt": "   "}, "the row has neither 'prompt' nor any of key, bpm, meter, instrument"),
+    ({"prompt": "C", "a": 1, "b": 2}, "unknown column(s) 'a', 'b'; allowed: prompt, key, bpm, meter, instrument, seed, "
+                                      "seconds"),
     ({"prompt": "C", "seed": -3}, "seed must be an int 0..4294967295, got -3"),
     ({"prompt": "C", "seed": "-3"}, "got -3"),
     ({"prompt": "C", "seconds": "long"}, "seconds must be a number, got 'long'"),
@@ -147,11 +152,13 @@ def test_jsonl_rows_keep_their_line_numbers(tmp_path):
 @pytest.mark.parametrize("name, content, message", [
     ("rows.txt", "prompt\nC\n", "want a .csv or .jsonl file of prompts, got '.txt'"),
     ("rows", "prompt\nC\n", "got 'no extension'"),
-    ("empty.csv", "", "empty file (want a header line"),
+    ("empty.csv", "", "empty file (want a header line with the columns prompt, key, bpm, meter, instrument, seed, "
+                      "seconds)"),
     ("blank.csv", " , \n", "empty file"),
     ("empty.jsonl", "\n \n", "no rows"),
     ("header.csv", "prompt,seed\n", "no rows"),
-    ("cols.csv", "prompt,tempo\nC,1\n", "unknown column(s) 'tempo'"),
+    ("cols.csv", "prompt,tempo,x\nC,1,2\n", "unknown column(s) 'tempo', 'x'; allowed: prompt, key, bpm, meter, "
+                                            "instrument, seed, seconds"),
     ("twice.csv", "prompt,Prompt\nC,D\n", "a column is named twice"),
     ("seed.csv", "seed,seconds\n1,2\n", "needs a 'prompt' column or at least one of key, bpm"),
     ("nul.jsonl", '{"prompt": "C"}\x00\n', "holds NUL bytes"),
