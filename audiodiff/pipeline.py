@@ -7,7 +7,7 @@ PNG is the caller's business (see :mod:`audiodiff.io.audio`, :mod:`audiodiff.mus
 
 Seeds. One seed per item drives everything: the structure model's sampler (via
 :func:`audiodiff.structure.compose.compose`) and the acoustic sampler (seeded with
-:func:`acoustic_seed`). ``render(plan, seed)`` of the plan that ``generate`` returned, with the
+:func:`audiodiff.seeds.acoustic_seed`). ``render(plan, seed)`` of the plan that ``generate`` returned, with the
 same seed and length, gives the same audio.
 
 Batches. An item's audio never depends on the other items asked for at the same time. With the
@@ -23,27 +23,28 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from audiodiff.acoustic.model import DEFAULT_GUIDANCE, DEFAULT_STEPS, AcousticModel
 from audiodiff.codec.model import Codec, load_codec
-from audiodiff.corpus.config import BASS_PROGRAMS, COMP_PROGRAMS, ENSEMBLE_PROGRAMS, MELODY_PROGRAMS
-from audiodiff.corpus.render import TAIL_SECONDS
-from audiodiff.io.checkpoint import CheckpointError
+from audiodiff.io.checkpoint import CheckpointError, default_checkpoint
 from audiodiff.music.instruments import nearest_program
-from audiodiff.music.plan import Plan
+from audiodiff.music.plan import TAIL_SECONDS, Plan
 from audiodiff.music.prompt import Prompt
-from audiodiff.structure.compose import bars_for, compose, default_checkpoint, resolve_seed
+from audiodiff.seeds import acoustic_seed, resolve_seed
+from audiodiff.structure.compose import bars_for, compose
 from audiodiff.structure.model import DEFAULT_GUIDANCE as DEFAULT_PLAN_GUIDANCE
 from audiodiff.structure.model import DEFAULT_STEPS as DEFAULT_PLAN_STEPS
 from audiodiff.structure.model import MAX_BARS_GENERATED, StructureModel
 
 FADE_SECONDS = 0.05  # fade-out where the audio is cut, so the cut does not click
 DECODER_MARGIN_FRAMES = 8  # latent frames rendered past a requested length: the decoder sees ahead
-# The GM programs the corpus was rendered with: the only timbres the acoustic model has heard.
-SUPPORTED_PROGRAMS = tuple(sorted(set(MELODY_PROGRAMS + BASS_PROGRAMS + COMP_PROGRAMS + ENSEMBLE_PROGRAMS)))
+# The GM programs an acoustic checkpoint without a "programs" metadata entry (the shipped one) was
+# trained on: those the corpus was rendered with when it was made.
+FALLBACK_PROGRAMS = (0, 4, 11, 16, 19, 21, 24, 25, 32, 33, 34, 40, 48, 52, 56, 65, 68, 71, 73)
 
 
 @dataclass(frozen=True)
@@ -63,9 +64,10 @@ class Result:
         return len(self.audio) / self.sample_rate
 
 
-def acoustic_seed(seed: int) -> int:
-    """The acoustic sampler's seed for an item seed (a separate stream from the structure model's)."""
-    return int(np.random.SeedSequence([int(seed), 3]).generate_state(1)[0])
+def trained_programs(metadata: dict[str, Any]) -> tuple[int, ...]:
+    """The GM programs an acoustic checkpoint was trained on (the only timbres it has heard), from
+    its metadata's ``programs``; :data:`FALLBACK_PROGRAMS` for checkpoints that do not record them."""
+    return tuple(sorted(int(p) for p in metadata.get("programs", FALLBACK_PROGRAMS)))
 
 
 def crop_to_seconds(plan: Plan, seconds: float) -> Plan:
@@ -75,7 +77,7 @@ def crop_to_seconds(plan: Plan, seconds: float) -> Plan:
     return plan if bars >= plan.num_bars else plan.crop(0, bars * plan.meter.steps_per_bar)
 
 
-def map_programs(plan: Plan, supported: Sequence[int] = SUPPORTED_PROGRAMS) -> tuple[Plan, list[tuple[str, int, int]]]:
+def map_programs(plan: Plan, supported: Sequence[int]) -> tuple[Plan, list[tuple[str, int, int]]]:
     """The plan with every pitched track's program moved to the nearest supported one
     (:func:`audiodiff.music.instruments.nearest_program`), and ``(track name, old, new)`` per change."""
     changes, tracks = [], []
@@ -110,7 +112,8 @@ class Pipeline:
         self.structure = structure
         self.acoustic = acoustic
         self.codec = codec.eval()
-        self.notes: list[str] = []  # things a caller may want to tell the user (set by load)
+        self.programs = trained_programs(acoustic.metadata)  # the GM programs it can render
+        self.warnings: list[str] = []  # things a caller may want to tell the user (set by load)
 
     @property
     def sample_rate(self) -> int:
@@ -126,7 +129,7 @@ class Pipeline:
 
         The acoustic model and codec must agree on latent channels and frame rate (ValueError in
         one line naming both files). When the acoustic checkpoint records which codec it was
-        trained with and this is another one, a line saying so is put in ``notes``. The structure
+        trained with and this is another one, a line saying so is put in ``warnings``. The structure
         model runs on the CPU (it is small); acoustic model and codec on ``device``.
         """
         paths = {}
@@ -151,7 +154,7 @@ class Pipeline:
 
             actual = codec_fingerprint(codec_model)
             if actual != expected:
-                pipeline.notes.append(f"the acoustic model was trained with another codec (fingerprint {expected}, "
+                pipeline.warnings.append(f"the acoustic model was trained with another codec (fingerprint {expected}, "
                                       f"{paths['codec']} has {actual}); the audio may sound wrong")
         codec_model.fold_decoder_weight_norm()
         return pipeline
@@ -165,7 +168,7 @@ class Pipeline:
         ``drums``) drums, the acoustic model renders them. Audio lasts the prompt's seconds (the
         plan covers at least that and is cut with a short fade-out); with ``bars`` the plan has
         that many bars and the audio covers all of it plus its release tail. Prompts without a
-        seed get a fresh one (:func:`resolve_seed`), returned in ``Result.seed``.
+        seed get a fresh one (:func:`audiodiff.seeds.resolve_seed`), returned in ``Result.seed``.
         ``steps``/``guidance``: acoustic sampler; ``plan_steps``/``plan_guidance``: structure sampler.
         """
         if batch_size < 1:
@@ -196,8 +199,8 @@ class Pipeline:
         Item b lasts ``seconds[b]`` (the plan is first cropped to the whole bars that cover it,
         and the audio is cut there with a short fade-out) or, where None, the whole plan plus
         its release tail (``TAIL_SECONDS``), faded out at the end. It can never be longer than
-        that. Programs the corpus never had are moved to the nearest one it had
-        (:func:`map_programs`; ``Result.plan`` shows what was rendered). Seeds of None are drawn
+        that. Programs the acoustic model was not trained on are moved to the nearest one it was
+        (:attr:`programs`, :func:`map_programs`; ``Result.plan`` shows what was rendered). Seeds of None are drawn
         fresh. Raises ValueError if a model produces NaN or infinite values (a broken
         checkpoint), rather than returning noise.
         """
@@ -207,7 +210,8 @@ class Pipeline:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         seeds = [resolve_seed(s) for s in seeds]
         seconds = list(seconds) if seconds is not None else [None] * len(plans)
-        plans = [map_programs(p if s is None else crop_to_seconds(p, s))[0] for p, s in zip(plans, seconds)]
+        plans = [map_programs(p if s is None else crop_to_seconds(p, s), self.programs)[0]
+                 for p, s in zip(plans, seconds)]
         frames = [self.acoustic.num_frames(p) if s is None else
                   min(self.acoustic.num_frames(p), math.ceil(s * self.acoustic.frame_rate) + DECODER_MARGIN_FRAMES)
                   for p, s in zip(plans, seconds)]

@@ -48,8 +48,7 @@ from tqdm import tqdm
 from audiodiff.codec.data import AudioWindow, read_windows
 from audiodiff.codec.model import MAX_CALL_FRAMES, Codec, load_codec
 from audiodiff.eval.codec_metrics import align, estimate_delay, mel_distance, si_sdr
-from audiodiff.io.checkpoint import CheckpointError, read_checkpoint_header
-from audiodiff.structure.compose import default_checkpoint
+from audiodiff.io.checkpoint import CheckpointError, default_checkpoint, read_checkpoint_header
 
 BANDWIDTHS = (1.5, 3.0, 6.0)  # kbps, for both codecs
 CLAMP_FACTOR = 1.25  # payload above this x the request: libopus did not honour the request

@@ -17,7 +17,7 @@ instrument samples):
 
 - the test windows as rendered, with their own keys and tempos (spread over 60-180 bpm);
 - matched: for each prompt, a test window's plan in the prompt's mode and meter, moved to the
-  prompt's key and tempo and rendered (:func:`audiodiff.eval.clips.matched_ground_truth`).
+  prompt's key and tempo and rendered (:func:`ground_truth.matched_ground_truth`).
 
 The tempo targets are relative to the matched ground truth, which has the prompts' own labels:
 how any audio scores depends on where its labels are. 60 bpm is a tempo-bin edge and librosa's
@@ -40,19 +40,20 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from ground_truth import matched_ground_truth, window_adherence
 from tqdm import tqdm
 
 from audiodiff.acoustic.model import DEFAULT_GUIDANCE, DEFAULT_STEPS
 from audiodiff.corpus.render import Renderer
-from audiodiff.eval.clips import matched_ground_truth, read_split, window_adherence
 from audiodiff.eval.estimators import Adherence, audio_adherence, summarize
-from audiodiff.io.audio import write_text_atomic, write_wav
+from audiodiff.io.atomic import write_text_atomic
+from audiodiff.io.audio import write_wav
+from audiodiff.io.manifest import read_manifest
 from audiodiff.music.prompt import Prompt, parse
 from audiodiff.music.theory import ALL_KEYS, SUPPORTED_METERS, Meter
 from audiodiff.pipeline import DEFAULT_PLAN_GUIDANCE, Pipeline
 
-# torch's weight_norm deprecation (in every process); librosa on quiet clips: the estimates are still made
-warnings.filterwarnings("ignore", category=FutureWarning)
+# librosa on quiet clips: the estimates are still made
 warnings.filterwarnings("ignore", category=UserWarning, module="librosa")
 
 SPEED_PROMPT = "D minor, 96 bpm, 3/4, violin, seed 0"
@@ -183,7 +184,7 @@ def print_by_tempo(prompts: list[Prompt], generated: list[Adherence], matched: l
 def adherence(args: argparse.Namespace, pipeline: Pipeline) -> None:
     """Generate the prompt grid, score it and the ground truths, print the tables."""
     prompts = adherence_prompts(args.n_prompts, args.seconds, args.seed_offset)
-    rows = read_split(args.data, "test") if args.data else []
+    rows = read_manifest(args.data, "test") if args.data else []
     matched_scores = None
     if rows:  # first: a corpus that cannot give the matched ground truth fails before the long part
         labels = [(p.key, p.bpm, p.meter) for p in prompts]
@@ -193,7 +194,8 @@ def adherence(args: argparse.Namespace, pipeline: Pipeline) -> None:
     scores = generate_and_score(pipeline, prompts, args)
     print(f"\nadherence: {len(prompts)} prompts of the 24 keys x {len(TEMPOS)} tempos ({TEMPOS[0]:g}-{TEMPOS[-1]:g} "
           f"bpm) grid, meters {', '.join(Meter(*m).name for m in SUPPORTED_METERS)}, {args.seconds:g} s each, "
-          f"{args.steps} acoustic steps, guidance {args.guidance:g}, plan guidance {args.plan_guidance:g}, batch size {args.batch_size}")
+          f"{args.steps} acoustic steps, guidance {args.guidance:g}, plan guidance {args.plan_guidance:g}, "
+          f"batch size {args.batch_size}")
     print("seeds: " + ", ".join(str(p.seed) for p in prompts))
     if rows:
         print(f"ground truth: the {len(rows)} test windows of {args.data} as rendered (their own keys and tempos), "
@@ -243,8 +245,8 @@ def main() -> int:
     except (OSError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    for note in pipeline.notes:
-        print(f"note: {note}", file=sys.stderr)
+    for warning in pipeline.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     print("checkpoints: " + ", ".join(f"{name} {path or 'shipped'}" for name, path in checkpoints.items()))
     if not args.adherence_only:
         speed(args, checkpoints)

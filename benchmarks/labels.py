@@ -10,10 +10,11 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+from ground_truth import window_adherence
 from tqdm import tqdm
 
-from audiodiff.eval.clips import read_split, window_adherence
 from audiodiff.eval.estimators import summarize
+from audiodiff.io.manifest import read_manifest
 
 
 def main() -> None:
@@ -24,7 +25,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    rows = read_split(args.data, args.split)
+    rows = read_manifest(args.data, args.split)
     rng = np.random.default_rng(args.seed)
     chosen = [rows[i] for i in sorted(rng.choice(len(rows), min(args.n, len(rows)), replace=False))]
     groups: dict[str, list] = defaultdict(list)

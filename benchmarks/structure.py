@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -19,10 +18,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from audiodiff.io.checkpoint import default_checkpoint
+from audiodiff.io.manifest import read_jsonl
 from audiodiff.music.plan import Plan
 from audiodiff.music.prompt import Prompt
 from audiodiff.music.theory import ALL_KEYS, SUPPORTED_METERS, Meter, estimate_key
-from audiodiff.structure.compose import compose, default_checkpoint
+from audiodiff.structure.compose import compose
 from audiodiff.structure.model import DEFAULT_GUIDANCE, DEFAULT_ORDER_NOISE, StructureModel
 from audiodiff.structure.tokens import tonic_pitch
 
@@ -133,8 +134,7 @@ def main() -> None:
     ranges = [max(n.pitch for n in p.melody.notes) - min(n.pitch for n in p.melody.notes)
               for p in plans if p.melody.notes]
 
-    train_plans = [Plan.from_dict(json.loads(line)["plan"])
-                   for line in (args.data / "tunes_train.jsonl").read_text().splitlines()]
+    train_plans = [Plan.from_dict(row["plan"]) for row in read_jsonl(args.data / "tunes_train.jsonl")]
     tunes = [melody_symbols(p) for p in train_plans]
     n_ref = min(240, len(train_plans))
     reference = [train_plans[i] for i in rng.choice(len(train_plans), n_ref, replace=False)]
@@ -155,10 +155,13 @@ def main() -> None:
     print(f"| key exact (key finder on the plan's notes) | {exact / n:.3f} |")
     print(f"| key exact or relative | {relative / n:.3f} |")
     print(f"| grid and meter validity | {validity:.3f} |")
-    print(f"| melody pitch range (MIDI) | {min(pitches)}-{max(pitches)}, median span {np.median(ranges):.0f} semitones |")
+    print(f"| melody pitch range (MIDI) | {min(pitches)}-{max(pitches)}, "
+          f"median span {np.median(ranges):.0f} semitones |")
     print(f"| melody notes per plan (median) | {np.median(lengths):.0f} |")
-    print(f"| longest run copied from a training tune (notes): median / max | {np.median(copies):.0f} / {max(copies)} |")
-    print(f"| plans whose copied run is >= half their notes | {np.mean([c >= l / 2 for c, l in zip(copies, lengths)]):.3f} |")
+    print(f"| longest run copied from a training tune (notes): median / max | "
+          f"{np.median(copies):.0f} / {max(copies)} |")
+    half_copied = np.mean([c >= n / 2 for c, n in zip(copies, lengths)])
+    print(f"| plans whose copied run is >= half their notes | {half_copied:.3f} |")
     print(f"| diversity across seeds (1 - Jaccard of melody 4-grams) | {np.mean(diversity):.3f} |")
     print(f"| ends on the tonic (chord and melody) | {np.mean([cadences(p) for p in plans]):.3f} "
           f"(training tunes: {np.mean([cadences(p) for p in reference]):.3f}) |")

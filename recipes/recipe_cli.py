@@ -1,7 +1,7 @@
 """The recipes' shared command line: arguments, config resolution, and the run itself.
 
-A recipe names its config folder and a function building (config, task) from the resolved JSON;
-:func:`run_recipe` parses the arguments, prints and saves the resolved config, and trains.
+A recipe names its config kind (``audiodiff/configs/<kind>/``) and a function building (config,
+task) from the resolved JSON; :func:`run_recipe` parses the arguments, prints and saves the resolved config, and trains.
 """
 from __future__ import annotations
 
@@ -9,14 +9,15 @@ import argparse
 import json
 import os
 import sys
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 
-def _parser(description: str, config_dir: Path, export_name: str) -> argparse.ArgumentParser:
-    names = ", ".join(sorted(p.stem for p in config_dir.glob("*.json")))
+def _parser(description: str, kind: str, export_name: str) -> argparse.ArgumentParser:
+    from audiodiff.io.config import config_names
+
+    names = ", ".join(config_names(kind))
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", required=True, help=f"one of {names}, or a JSON file")
     parser.add_argument("--data", required=True, help="corpus folder made by recipes/prepare_data.py")
@@ -32,15 +33,11 @@ def _parser(description: str, config_dir: Path, export_name: str) -> argparse.Ar
     return parser
 
 
-def resolve_config(args: argparse.Namespace, config_dir: Path) -> dict[str, Any]:
-    """The config JSON named by --config with the command-line overrides applied."""
-    path = Path(args.config)
-    if not path.suffix:
-        path = config_dir / f"{args.config}.json"
-    if not path.is_file():
-        names = ", ".join(sorted(p.stem for p in config_dir.glob("*.json")))
-        raise ValueError(f"no config {args.config!r}; choose one of {names} or give a JSON file")
-    data = json.loads(path.read_text())
+def resolve_config(args: argparse.Namespace, kind: str) -> dict[str, Any]:
+    """The config named by --config (its ``extends`` resolved) with the command-line overrides applied."""
+    from audiodiff.io.config import load_config
+
+    data = load_config(kind, args.config)
     train = data.setdefault("train", {})
     train["out_dir"] = args.out
     train["resume"] = args.resume
@@ -51,15 +48,13 @@ def resolve_config(args: argparse.Namespace, config_dir: Path) -> dict[str, Any]
     return data
 
 
-def run_recipe(description: str, config_dir: Path, export_name: str,
+def run_recipe(description: str, kind: str, export_name: str,
                build: Callable[[dict[str, Any], str], tuple[Any, Any]]) -> int:
     """Parse the command line, build (config, task) with ``build(resolved_json, data_dir)``, train.
 
     Returns the process exit code; errors in the config or data are one line on stderr.
     """
-    args = _parser(description, config_dir, export_name).parse_args()
-    # encodec builds its convolutions with the deprecated weight_norm: one warning per layer.
-    warnings.filterwarnings("ignore", message=".*torch.nn.utils.weight_norm. is deprecated", category=FutureWarning)
+    args = _parser(description, kind, export_name).parse_args()
     import torch
 
     from audiodiff.train.loop import train
@@ -68,7 +63,7 @@ def run_recipe(description: str, config_dir: Path, export_name: str,
         torch.set_num_threads(args.threads)
     rank0 = os.environ.get("RANK", "0") == "0"
     try:
-        config, task = build(resolve_config(args, config_dir), args.data)
+        config, task = build(resolve_config(args, kind), args.data)
         resolved = json.dumps(config.to_dict(), indent=2)
         if rank0:
             print(resolved)

@@ -3,7 +3,7 @@
     python recipes/train_acoustic.py --config cpu --data runs/data/cpu --out runs/acoustic_cpu
     torchrun --nproc_per_node 2 recipes/train_acoustic.py --config tiny --data runs/data/tiny --out runs/acoustic_tiny
 
-``--config`` is a name in recipes/configs/acoustic/ (tiny, cpu, gpu; cpu_finetune: cpu at half the
+``--config`` is a name in audiodiff/configs/acoustic/ (tiny, cpu, gpu; cpu_finetune: cpu at half the
 learning rate, to continue a cpu model with --init-from) or a JSON file. The codec is
 the JSON's "codec" path (default: the codec shipped in audiodiff/checkpoints/); the train split's
 windows are encoded with it once into <data>/latents/ (or the JSON's "latent_cache_dir") and the
@@ -13,11 +13,8 @@ present and exports <out>/acoustic.safetensors.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 from recipe_cli import run_recipe
-
-CONFIG_DIR = Path(__file__).resolve().parent / "configs" / "acoustic"
 
 
 def build(resolved: dict, data: str):
@@ -28,4 +25,4 @@ def build(resolved: dict, data: str):
 
 
 if __name__ == "__main__":
-    sys.exit(run_recipe(__doc__, CONFIG_DIR, "acoustic.safetensors", build))
+    sys.exit(run_recipe(__doc__, "acoustic", "acoustic.safetensors", build))

@@ -3,7 +3,7 @@
     python recipes/train_codec.py --config cpu --data runs/data/cpu --out runs/codec_cpu
     torchrun --nproc_per_node 2 recipes/train_codec.py --config tiny --data runs/data/tiny --out runs/codec_tiny
 
-``--config`` is a name in recipes/configs/codec/ (tiny, cpu, gpu) or a JSON file; ``cpu_decoder``
+``--config`` is a name in audiodiff/configs/codec/ (tiny, cpu, gpu) or a JSON file; ``cpu_decoder``
 fine-tunes only the decoder of ``--init-from`` (its latents, and the acoustic models trained on
 them, stay valid). The run trains
 on random crops of <data>/train.jsonl, resumes from <out>/train_state.pt when present, and exports
@@ -13,11 +13,8 @@ OMP_NUM_THREADS=1 can be several times faster than torch's default of one thread
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 from recipe_cli import run_recipe
-
-CONFIG_DIR = Path(__file__).resolve().parent / "configs" / "codec"
 
 
 def build(resolved: dict, data: str):
@@ -28,4 +25,4 @@ def build(resolved: dict, data: str):
 
 
 if __name__ == "__main__":
-    sys.exit(run_recipe(__doc__, CONFIG_DIR, "codec.safetensors", build))
+    sys.exit(run_recipe(__doc__, "codec", "codec.safetensors", build))

@@ -3,18 +3,15 @@
     python recipes/train_structure.py --config cpu --data runs/data/cpu --out runs/structure_cpu
     torchrun --nproc_per_node 2 recipes/train_structure.py --config tiny --data runs/data/tiny --out runs/structure_tiny
 
-``--config`` is a name in recipes/configs/structure/ (tiny, cpu, gpu) or a JSON file. The run
+``--config`` is a name in audiodiff/configs/structure/ (tiny, cpu, gpu) or a JSON file. The run
 trains on <data>/tunes_train.jsonl, resumes from <out>/train_state.pt when present, and exports
 <out>/structure.safetensors.
 """
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 from recipe_cli import run_recipe
-
-CONFIG_DIR = Path(__file__).resolve().parent / "configs" / "structure"
 
 
 def build(resolved: dict, data: str):
@@ -25,4 +22,4 @@ def build(resolved: dict, data: str):
 
 
 if __name__ == "__main__":
-    sys.exit(run_recipe(__doc__, CONFIG_DIR, "structure.safetensors", build))
+    sys.exit(run_recipe(__doc__, "structure", "structure.safetensors", build))

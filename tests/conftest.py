@@ -20,11 +20,6 @@ settings.register_profile("explore", derandomize=False, max_examples=500)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
-def pytest_configure(config) -> None:
-    config.addinivalue_line("markers", "shipped: loads the checkpoints shipped in audiodiff/checkpoints/ "
-                                       "and checks their quality (deselect with -m 'not shipped')")
-
-
 def tiny_data_config(**changes) -> DataConfig:
     """The recipe's ``tiny`` config, smaller still: 6 real tunes, 2 s windows, seconds to build."""
     config = DataConfig.load("tiny")

@@ -5,6 +5,7 @@ tests check the plumbing: lengths, rates, seeds, batch independence, errors, fil
 """
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import replace
 
@@ -21,7 +22,8 @@ from audiodiff.cli import main
 from audiodiff.codec.model import Codec
 from audiodiff.io.checkpoint import CheckpointError
 from audiodiff.music.prompt import parse
-from audiodiff.pipeline import SUPPORTED_PROGRAMS, Pipeline, acoustic_seed, crop_to_seconds, map_programs
+from audiodiff.pipeline import FALLBACK_PROGRAMS, Pipeline, crop_to_seconds, map_programs, trained_programs
+from audiodiff.seeds import acoustic_seed
 
 SR = 24000
 WINDOW, CONTEXT = 128, 32  # short acoustic windows (1.7 s), so every clip here spans several
@@ -135,10 +137,21 @@ def test_prompts_longer_than_the_structure_model_writes_are_refused(pipeline):
 def test_programs_outside_the_corpus_map_to_the_nearest_known(pipeline):
     plan = pipeline.generate([parse("C major, 2 s, seed 2")], steps=2, plan_steps=2)[0].plan
     plan.tracks[0] = replace(plan.tracks[0], program=41)  # viola -> violin (same family)
-    mapped, changes = map_programs(plan)
+    mapped, changes = map_programs(plan, FALLBACK_PROGRAMS)
     assert changes == [("melody", 41, 40)] and mapped.tracks[0].program == 40
-    assert all(t.program in SUPPORTED_PROGRAMS for t in mapped.tracks if not t.is_drum)
+    assert all(t.program in FALLBACK_PROGRAMS for t in mapped.tracks if not t.is_drum)
     assert crop_to_seconds(plan, 100.0) is plan and crop_to_seconds(plan, 0.5).num_bars == 1
+
+
+def test_the_programs_rendered_are_those_the_acoustic_checkpoint_names(pipeline):
+    assert pipeline.programs == FALLBACK_PROGRAMS  # the tiny checkpoint names none, like the shipped one
+    assert trained_programs({"programs": [40, 0]}) == (0, 40)
+    plan = pipeline.generate([parse("C major, 1 s, seed 2")], steps=2, plan_steps=2)[0].plan
+    acoustic = copy.copy(pipeline.acoustic)
+    acoustic.metadata = {**acoustic.metadata, "programs": [40]}
+    violins = Pipeline(None, acoustic, pipeline.codec)
+    rendered = violins.render([plan], [1], steps=2)[0].plan
+    assert {t.program for t in rendered.tracks if not t.is_drum} == {40}
 
 
 def test_cli_defaults_are_the_models_defaults():
@@ -301,7 +314,7 @@ def test_render_maps_unsupported_programs_and_reports_quantization(ckpts, tmp_pa
     audio, rate = sf.read(out, dtype="float32")
     assert rate == SR and len(audio) == pytest.approx((4.0 + 1.0) * SR, abs=320)  # 8 beats at 120 + tail
     side = json.loads((tmp_path / "sitar.json").read_text())
-    assert side["program"] in SUPPORTED_PROGRAMS and side["plan"] == "sitar.mid" and side["seed"] == 3
+    assert side["program"] in FALLBACK_PROGRAMS and side["plan"] == "sitar.mid" and side["seed"] == 3
     assert captured.out.strip() == f"{out}: C major, 120 bpm, 4/4, 5 s, seed 3"
     write_midi(tmp_path / "ok.mid", program=40, off_grid=False)
     assert main(["render", str(tmp_path / "ok.mid"), "-o", str(tmp_path / "ok.wav"), "--seconds", "2", "--steps", "2",

@@ -1,6 +1,6 @@
-"""The checkpoints that ship inside the package load and do their job offline, judged by quality:
-plans in the asked key by a key finder written here, a codec round trip above an SNR / below a mel
-distance bound, generated audio that is neither silent nor noise."""
+"""The checkpoints that ship inside the package load and do their job offline (marker ``shipped``),
+judged by quality: plans in the asked key by a key finder written here, a codec round trip above an
+SNR / below a mel distance bound, generated audio that is neither silent nor noise."""
 from pathlib import Path
 
 import numpy as np
@@ -9,9 +9,10 @@ import soundfile as sf
 import torch
 
 from audiodiff.codec.model import load_codec
+from audiodiff.io.checkpoint import default_checkpoint
 from audiodiff.music.prompt import Prompt
 from audiodiff.music.theory import Key, Meter
-from audiodiff.structure.compose import compose, default_checkpoint
+from audiodiff.structure.compose import compose
 from audiodiff.structure.model import StructureModel
 
 pytestmark = pytest.mark.shipped
@@ -126,7 +127,7 @@ def test_shipped_pipeline_generates_music_in_the_asked_key_offline():
     path = default_checkpoint("acoustic")
     assert path.stat().st_size <= 50 * 1024 * 1024
     pipeline = Pipeline.load()
-    assert not pipeline.notes  # the shipped acoustic model was trained on the shipped codec's latents
+    assert not pipeline.warnings  # the shipped acoustic model was trained on the shipped codec's latents
     prompt = Prompt(key=Key(7, "major"), bpm=120, meter=Meter(4, 4), seconds=6, seed=1)
     result = pipeline.generate([prompt], steps=8)[0]
     assert result.audio.shape == (6 * 24000,) and np.isfinite(result.audio).all()

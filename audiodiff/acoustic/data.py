@@ -32,6 +32,8 @@ from torch.utils.data import Dataset
 from audiodiff.acoustic.features import plan_features
 from audiodiff.codec.data import AudioWindow, AudioWindowDataset, read_windows
 from audiodiff.codec.model import Codec
+from audiodiff.io.atomic import atomic_path, temp_glob, write_json_atomic
+from audiodiff.io.manifest import read_manifest
 from audiodiff.music.plan import Plan
 
 
@@ -53,12 +55,6 @@ def codec_fingerprint(codec: Codec) -> str:
 
 def _index_path(cache_path: Path) -> Path:
     return cache_path.with_suffix(".json")
-
-
-def _write_json_atomic(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data))
-    os.replace(tmp, path)
 
 
 def read_latent_index(cache_path: str | os.PathLike) -> dict | None:
@@ -87,10 +83,10 @@ def encode_corpus_latents(codec: Codec, data_root: str | os.PathLike, split: str
         previous = read_latent_index(cache_path)
         if previous is not None and previous["codec"] == fingerprint and previous["ids"] == ids:
             return cache_path
-        for stale in cache_path.parent.glob(f".{cache_path.stem}.*.tmp.npy"):  # left by a killed encoder
+        for stale in cache_path.parent.glob(temp_glob(cache_path.name)):  # left by a killed encoder
             stale.unlink(missing_ok=True)
         frames = _encode_windows(codec, data_root, split, windows, cache_path, batch_size, progress)
-        _write_json_atomic(_index_path(cache_path), {
+        write_json_atomic(_index_path(cache_path), {
             "codec": fingerprint, "latent_dim": codec.latent_dim, "frame_rate": codec.frame_rate,
             "ids": ids, "frames": frames})
     return cache_path
@@ -116,8 +112,7 @@ def _encode_windows(codec: Codec, data_root: str | os.PathLike, split: str, wind
     audio = AudioWindowDataset(data_root, split, seconds=longest / codec.sample_rate, sample_rate=codec.sample_rate)
     frames = [math.ceil(w.num_samples / codec.hop_length) for w in windows]
     offsets = np.concatenate([[0], np.cumsum(frames)])
-    tmp = cache_path.with_name(f".{cache_path.stem}.{os.getpid()}.tmp.npy")
-    try:
+    with atomic_path(cache_path) as tmp:
         store = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float16,
                                           shape=(int(offsets[-1]), codec.latent_dim))
         device = codec.latent_scale.device
@@ -133,25 +128,15 @@ def _encode_windows(codec: Codec, data_root: str | os.PathLike, split: str, wind
         store.flush()
         del store
         _index_path(cache_path).unlink(missing_ok=True)  # an old index must not vouch for new latents
-        os.replace(tmp, cache_path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return frames
 
 
 def _read_plan_paths(data_root: Path, split: str) -> dict[str, Path]:
     """Window id -> absolute path of its window plan JSON, from ``<split>.jsonl``."""
-    manifest = data_root / f"{split}.jsonl"
-    paths = {}
-    with open(manifest, encoding="utf-8") as f:
-        for line_no, line in enumerate(f, 1):
-            if line.strip():
-                try:
-                    row = json.loads(line)
-                    paths[str(row["id"])] = data_root / row["plan"]
-                except (json.JSONDecodeError, KeyError, TypeError) as err:
-                    raise ValueError(f"{manifest}:{line_no}: bad manifest row ({type(err).__name__}: {err})") from None
-    return paths
+    try:
+        return {str(row["id"]): data_root / row["plan"] for row in read_manifest(data_root, split)}
+    except (KeyError, TypeError) as err:
+        raise ValueError(f"{data_root / split}.jsonl: bad manifest row ({type(err).__name__}: {err})") from None
 
 
 class LatentWindows(Dataset):

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,6 @@ import torch
 
 from audiodiff.acoustic.features import NULL_PROGRAM, plan_features, plan_frames
 from audiodiff.acoustic.net import AcousticNet, AcousticNetConfig
-from audiodiff.corpus.render import TAIL_SECONDS
 from audiodiff.diffusion.gaussian import (
     SAMPLERS,
     SIGMA_MAX,
@@ -37,7 +36,8 @@ from audiodiff.diffusion.gaussian import (
     sample,
 )
 from audiodiff.io.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from audiodiff.music.plan import Plan
+from audiodiff.io.config import to_json_dict
+from audiodiff.music.plan import TAIL_SECONDS, Plan
 
 KIND = "acoustic"
 DEFAULT_STEPS, DEFAULT_GUIDANCE, DEFAULT_SAMPLER = 8, 5.0, "dpmpp_2m"  # chosen on dev seeds 1000+
@@ -76,7 +76,7 @@ class AcousticConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
-        return {**asdict(self), "net": self.net.to_dict()}
+        return to_json_dict(self)
 
 
 def denoise(net: torch.nn.Module, x: torch.Tensor, sigma: torch.Tensor, rolls: torch.Tensor,
@@ -184,7 +184,8 @@ class AcousticModel:
         the classifier-free guidance scale (1 = off).
         """
         if not plans or len(plans) != len(seeds):
-            raise ValueError(f"need one seed per plan and at least one plan, got {len(plans)} plans, {len(seeds)} seeds")
+            raise ValueError(f"need one seed per plan and at least one plan, "
+                             f"got {len(plans)} plans, {len(seeds)} seeds")
         if steps < 1:
             raise ValueError(f"steps must be >= 1, got {steps}")
         if sampler not in SAMPLERS:

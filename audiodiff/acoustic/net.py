@@ -50,7 +50,8 @@ class AcousticNetConfig:
         if not self.widths or any(w % 8 for w in self.widths):
             raise ValueError(f"widths must be non-empty multiples of 8, got {self.widths}")
         if len(self.blocks) != len(self.widths) or min(self.blocks) < 1:
-            raise ValueError(f"blocks must give >= 1 block for each of the {len(self.widths)} levels, got {self.blocks}")
+            raise ValueError(f"blocks must give >= 1 block for each of the {len(self.widths)} levels, "
+                             f"got {self.blocks}")
         if self.kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be odd, got {self.kernel_size}")
 

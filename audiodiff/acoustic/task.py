@@ -3,7 +3,7 @@ dropout for classifier-free guidance, over crops of the corpus windows' cached c
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +16,16 @@ from audiodiff.acoustic.model import AcousticConfig, AcousticModel, denoise
 from audiodiff.acoustic.net import AcousticNet
 from audiodiff.codec.model import load_codec
 from audiodiff.diffusion.gaussian import loss_weight, training_sigmas
-from audiodiff.io.config import check_keys
-from audiodiff.structure.compose import default_checkpoint
+from audiodiff.io.checkpoint import default_checkpoint
+from audiodiff.io.config import check_keys, to_json_dict
 from audiodiff.train.loop import TrainConfig
 
 EXPORT_NAME = "acoustic.safetensors"
+
+
+def _cpu_train() -> TrainConfig:
+    """The optimisation settings of the cpu config, the default."""
+    return TrainConfig(batch_size=16, warmup_steps=500, max_steps=100_000)
 
 
 @dataclass
@@ -29,7 +34,7 @@ class AcousticTrainingConfig:
     optimisation. ``model.net.latent_dim`` and ``model.frame_rate`` are taken from the codec."""
 
     model: AcousticConfig = field(default_factory=AcousticConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
+    train: TrainConfig = field(default_factory=_cpu_train)
     codec: str | None = None  # codec checkpoint whose latents the model learns (None: the shipped one)
     latent_cache_dir: str | None = None  # default: <data>/latents
     cond_dropout: float = 0.1  # share of crops trained without plan (rolls and programs), for CFG
@@ -44,16 +49,15 @@ class AcousticTrainingConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AcousticTrainingConfig:
-        """Build from the JSON layout of ``recipes/configs/acoustic/*.json``; unknown keys are errors."""
+        """Build from the JSON layout of ``audiodiff/configs/acoustic/*.json``; unknown keys are errors."""
         check_keys(cls, data, "config")
         rest = {k: v for k, v in data.items() if k not in ("model", "train")}
         return cls(model=AcousticConfig.from_dict(data.get("model", {})),
-                   train=TrainConfig.from_dict(data.get("train", {})), **rest)
+                   train=_cpu_train().updated(data.get("train", {})), **rest)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (the resolved config a run saves next to its outputs)."""
-        return {"model": self.model.to_dict(), "train": self.train.to_dict(),
-                **{f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("model", "train")}}
+        return to_json_dict(self)
 
 
 class AcousticTask:
@@ -78,7 +82,8 @@ class AcousticTask:
     def build_model(self) -> AcousticNet:
         return AcousticNet(self.config.model.net)
 
-    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor], step: int) -> tuple[torch.Tensor, dict[str, float]]:
+    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor],
+             step: int) -> tuple[torch.Tensor, dict[str, float]]:
         """EDM loss on the frames after the known context, with plan dropout for CFG."""
         config = self.config
         x0 = batch["latents"]

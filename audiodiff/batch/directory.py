@@ -7,7 +7,7 @@ from pathlib import Path
 
 from audiodiff.batch import BatchError
 from audiodiff.batch.rows import Row, one_line
-from audiodiff.io.audio import write_text_atomic
+from audiodiff.io.atomic import write_text_atomic
 
 SUBDIRS = ("audio", "midi", "annotations", "records", "errors")
 POLL_SECONDS = 0.5

@@ -11,7 +11,7 @@ from pathlib import Path
 from audiodiff.batch import BatchError
 from audiodiff.batch.directory import POLL_SECONDS, is_finished, row_paths
 from audiodiff.batch.rows import Row
-from audiodiff.io.audio import write_text_atomic
+from audiodiff.io.atomic import write_text_atomic
 
 CSV_COLUMNS = ("id", "index", "audio", "midi", "annotations", "prompt", "key", "tonic", "mode", "bpm", "meter",
                "instrument", "program", "programs", "drums", "seconds", "num_samples", "sample_rate", "seed",

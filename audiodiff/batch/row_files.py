@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from audiodiff.batch.directory import row_paths
 from audiodiff.batch.rows import Row, one_line
 from audiodiff.batch.settings import Settings
-from audiodiff.io.audio import write_text_atomic
+from audiodiff.io.atomic import write_text_atomic
 
 if TYPE_CHECKING:
     from audiodiff.pipeline import Result

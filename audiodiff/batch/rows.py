@@ -12,11 +12,11 @@ from pathlib import Path
 from audiodiff.batch import BatchError
 from audiodiff.music.prompt import Prompt, parse
 from audiodiff.music.theory import Key, Meter
+from audiodiff.seeds import derived_seed
 
 FIELD_COLUMNS = ("key", "bpm", "meter", "instrument")
 OPTIONAL_COLUMNS = ("seed", "seconds")
 COLUMNS = ("prompt", *FIELD_COLUMNS, *OPTIONAL_COLUMNS)
-SEED_MODULUS = 2**31
 
 
 @dataclass
@@ -34,15 +34,6 @@ class Row:
 def one_line(text: object) -> str:
     """``text`` as one line, runs of whitespace (newlines included) made single spaces."""
     return " ".join(str(text).split())
-
-
-def derived_seed(index: int, prompt: Prompt) -> int:
-    """The seed of a row that gives none (see the docstring of :mod:`audiodiff.batch`)."""
-    from audiodiff.corpus.prepare import (
-        stable_hash,  # the corpus recipe's process-independent hash
-    )
-
-    return stable_hash("batch", index, replace(prompt, seed=None).to_text()) % SEED_MODULUS
 
 
 def _number(name: str, value: object) -> float:
@@ -189,7 +180,8 @@ def _read_csv(path: Path, text: str) -> list[Row]:
         names = [h.strip().lower() for h in header]
         unknown = [h for h in names if h not in COLUMNS]
         if unknown:
-            raise BatchError(f"{path}: unknown column(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(COLUMNS)}")
+            raise BatchError(f"{path}: unknown column(s) {', '.join(map(repr, unknown))}; "
+                             f"allowed: {', '.join(COLUMNS)}")
         if len(set(names)) != len(names):
             raise BatchError(f"{path}: a column is named twice in the header {header}")
         if "prompt" not in names and not set(FIELD_COLUMNS) & set(names):

@@ -11,9 +11,6 @@ from audiodiff.batch.settings import Settings
 
 def _worker_main(rows: list[Row], settings: Settings, rank: int, world: int, queue: Any) -> None:
     """Entry point of a --workers process: load the models once, do the shard, report to the queue."""
-    import warnings
-
-    warnings.filterwarnings("ignore", category=FutureWarning)
     run_shard(rows, settings, rank, world, lambda kind, row, msg: queue.put((kind, row.index, msg)))
 
 

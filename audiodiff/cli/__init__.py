@@ -11,13 +11,12 @@ Outputs are written under temporary names and moved into place together at the e
 leaves no half-written file, and existing files are kept unless ``--force`` is given.
 
 :mod:`.parser` builds the argument parser; each command lives in its own module (:mod:`.plan`,
-:mod:`.audio` for generate and render, :mod:`.evaluate`, :mod:`.batch`), sharing :mod:`.outputs`
+:mod:`.generate_render`, :mod:`.evaluate`, :mod:`.batch`), sharing :mod:`.outputs`
 (checked, staged output files) and :mod:`.messages` (errors and warnings).
 """
 from __future__ import annotations
 
 import sys
-import warnings
 
 from audiodiff.cli.messages import EXIT_USAGE, CliError
 from audiodiff.cli.parser import build_parser
@@ -26,7 +25,6 @@ from audiodiff.cli.parser import build_parser
 def main(argv: list[str] | None = None) -> int:
     """Run the command in ``argv`` (default: the process's arguments); returns the exit status."""
     args = build_parser().parse_args(argv)
-    warnings.filterwarnings("ignore", category=FutureWarning)
     try:
         code = args.run(args)
     except (CliError, ValueError, OSError) as exc:  # OSError: missing files, permissions, a full disk

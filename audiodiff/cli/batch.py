@@ -47,7 +47,7 @@ def _batch(args: argparse.Namespace) -> int:
     rows = _rows(args)
     out = Path(args.out)
     paths, hashes = _checkpoint_files(args)
-    changes = _map_programs(rows)
+    changes = _map_programs(rows, paths["acoustic"])
     if rank == 0:
         warn_mapped(list(dict.fromkeys(changes)))
     settings = _settings(args, out, paths, hashes, world, local_rank)
@@ -55,8 +55,8 @@ def _batch(args: argparse.Namespace) -> int:
     if args.workers == 1:  # load before anything is written: a bad checkpoint leaves no directory behind
         pipeline = load_pipeline(settings)
         if rank == 0:
-            for note in pipeline.notes:
-                warn(note)
+            for warning in pipeline.warnings:
+                warn(warning)
     prepare_dir(out, settings.fingerprint(rows), args.resume, rank)
     mine = [r for chunk in chunks_of(rows, args.batch_size, rank, world) for r in chunk]
     scope = mine if world > 1 else rows
@@ -104,9 +104,9 @@ def _checkpoint_files(args: argparse.Namespace) -> tuple[dict[str, str], dict[st
     from audiodiff.io.checkpoint import (
         CheckpointError,
         checkpoint_sha256,
+        default_checkpoint,
         read_checkpoint_header,
     )
-    from audiodiff.structure.compose import default_checkpoint
 
     paths, hashes = {}, {}
     for name in ("structure", "acoustic", "codec"):
@@ -121,17 +121,20 @@ def _checkpoint_files(args: argparse.Namespace) -> tuple[dict[str, str], dict[st
     return paths, hashes
 
 
-def _map_programs(rows: list[Row]) -> list[tuple[str, int, int]]:
-    """Give each row's melody the nearest program the acoustic model knows; returns the changes made."""
+def _map_programs(rows: list[Row], acoustic: str) -> list[tuple[str, int, int]]:
+    """Give each row's melody the nearest program the acoustic model (checkpoint file ``acoustic``)
+    was trained on; returns the changes made."""
     from dataclasses import replace
 
+    from audiodiff.io.checkpoint import read_checkpoint_header
     from audiodiff.music.instruments import nearest_program
-    from audiodiff.pipeline import SUPPORTED_PROGRAMS
+    from audiodiff.pipeline import trained_programs
 
+    programs = trained_programs(read_checkpoint_header(acoustic)["metadata"])
     changes = []
     for row in rows:
         if row.prompt is not None:
-            program = nearest_program(row.prompt.program, SUPPORTED_PROGRAMS)
+            program = nearest_program(row.prompt.program, programs)
             if program != row.prompt.program:
                 changes.append(("the melody", row.prompt.program, program))
                 row.prompt = replace(row.prompt, program=program)

@@ -24,7 +24,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     scores = [score_clip(c) for c in clips]
     totals = summary(scores)
     if json_out is not None:
-        from audiodiff.io.audio import write_text_atomic
+        from audiodiff.io.atomic import write_text_atomic
 
         write_text_atomic(json_out, json.dumps({"source": str(args.source), "summary": totals,
                                                 "clips": [s.to_dict() for s in scores]}, indent=1) + "\n")

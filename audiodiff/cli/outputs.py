@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from audiodiff.cli.messages import CliError
+from audiodiff.io.atomic import temp_path
 
 
 def output_path(path: str, force: bool) -> Path:
@@ -51,7 +52,7 @@ class Staged:
         self.pairs: list[tuple[Path, Path]] = []
 
     def __call__(self, final: Path) -> Path:
-        tmp = final.with_name(f".{final.name}.{os.getpid()}.partial{final.suffix}")
+        tmp = temp_path(final)
         self.pairs.append((tmp, final))
         return tmp
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 import argparse
 from typing import NoReturn
 
-from audiodiff.cli.audio import cmd_generate, cmd_render
 from audiodiff.cli.batch import cmd_batch
 from audiodiff.cli.evaluate import cmd_evaluate
+from audiodiff.cli.generate_render import cmd_generate, cmd_render
 from audiodiff.cli.messages import EXIT_USAGE
 from audiodiff.cli.plan import cmd_plan
 
@@ -63,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     plan = sub.add_parser("plan", help="write a plan (melody, chords, bass, comping, drums) as MIDI",
                           description="Write the structure model's plan for a prompt as a MIDI file, "
                           "without rendering audio.")
-    plan.add_argument("prompt", help="e.g. 'D minor, 96 bpm, 3/4, violin' (key, tempo, meter, instrument, seconds, seed)")
+    plan.add_argument("prompt",
+                      help="e.g. 'D minor, 96 bpm, 3/4, violin' (key, tempo, meter, instrument, seconds, seed)")
     plan.add_argument("-o", "--output", required=True, help="MIDI file to write")
     plan.add_argument("--bars", type=int, help="length in bars (default: from the prompt's seconds, at least 4)")
     plan.add_argument("--seed", type=int, help="random seed (default: the prompt's, else random and printed)")

@@ -30,9 +30,11 @@ def cmd_plan(args: argparse.Namespace) -> None:
     """Write the structure model's plan for ``args.prompt`` (or continue ``--from``) as MIDI."""
     from dataclasses import replace
 
+    from audiodiff.io.checkpoint import default_checkpoint
     from audiodiff.music.midi import load_midi, save_midi
     from audiodiff.music.prompt import parse
-    from audiodiff.structure.compose import compose, default_checkpoint, resolve_seed
+    from audiodiff.seeds import resolve_seed
+    from audiodiff.structure.compose import compose
     from audiodiff.structure.model import StructureModel
 
     prompt = parse(args.prompt)

@@ -7,7 +7,6 @@ run reads exactly the crops an uninterrupted one would have.
 """
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.utils.data import Dataset
+
+from audiodiff.io.manifest import read_manifest
 
 
 @dataclass(frozen=True)
@@ -31,23 +32,13 @@ def read_windows(data_root: str | os.PathLike, split: str) -> list[AudioWindow]:
     """Rows of ``<data_root>/<split>.jsonl``; raises FileNotFoundError/ValueError naming the file and line."""
     root = Path(data_root)
     manifest = root / f"{split}.jsonl"
-    if not manifest.is_file():
-        splits = sorted(p.stem for p in root.glob("*.jsonl")) if root.is_dir() else []
-        found = f"splits found: {', '.join(splits)}" if splits else "no *.jsonl manifests there"
-        raise FileNotFoundError(f"{manifest}: no such manifest ({found})")
     windows = []
-    with open(manifest, encoding="utf-8") as f:
-        for line_no, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                windows.append(AudioWindow(
-                    id=str(row["id"]), audio=root / row["audio"],
-                    sample_rate=int(row["sample_rate"]), num_samples=int(row["num_samples"]),
-                ))
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
-                raise ValueError(f"{manifest}:{line_no}: bad manifest row ({type(err).__name__}: {err})") from None
+    for n, row in enumerate(read_manifest(root, split), 1):
+        try:
+            windows.append(AudioWindow(id=str(row["id"]), audio=root / row["audio"],
+                                       sample_rate=int(row["sample_rate"]), num_samples=int(row["num_samples"])))
+        except (KeyError, TypeError, ValueError) as err:
+            raise ValueError(f"{manifest}: bad manifest row {n} ({type(err).__name__}: {err})") from None
     if not windows:
         raise ValueError(f"{manifest}: manifest is empty")
     return windows

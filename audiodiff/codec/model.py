@@ -14,12 +14,14 @@ cost (encodec's default of 50 takes ~13 s at dim 64 on 2 cores; the presets use 
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import re
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import torch
 from torch import nn
@@ -37,6 +39,8 @@ CODEC_KIND = "codec"
 MAX_CALL_FRAMES, CHUNK_CONTEXT_FRAMES, CHUNK_FADE_FRAMES = 750, 38, 8
 PRESETS = ("tiny", "cpu", "cpu_fast", "gpu", "encodec_24khz")
 _DECODER_FIELDS = ("decoder_n_filters", "decoder_residual_layers", "decoder_lstm_layers")
+
+WEIGHT_NORM_WARNING = r".*torch\.nn\.utils\.weight_norm. is deprecated"  # what encodec's layers emit
 
 
 @dataclass
@@ -131,6 +135,15 @@ class CodecConfig:
         return to_json_dict(self)
 
 
+@contextlib.contextmanager
+def quiet_weight_norm() -> Iterator[None]:
+    """Build encodec modules without their one FutureWarning per layer (they use torch's deprecated
+    ``weight_norm``); every other warning still shows."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=WEIGHT_NORM_WARNING, category=FutureWarning)
+        yield
+
+
 class Codec(nn.Module):
     """Waveform <-> continuous latents <-> RVQ codes (encodec modules, same state-dict layout)."""
 
@@ -145,10 +158,11 @@ class Codec(nn.Module):
             n_residual_layers=config.n_residual_layers, ratios=list(config.ratios),
             norm=config.norm, causal=config.causal, lstm=config.lstm_layers,
         )
-        self.encoder = SEANetEncoder(**common)
         n_filters, residual_layers, lstm_layers = config.decoder_shape
-        self.decoder = SEANetDecoder(**{**common, "n_filters": n_filters, "n_residual_layers": residual_layers,
-                                        "lstm": lstm_layers})
+        with quiet_weight_norm():
+            self.encoder = SEANetEncoder(**common)
+            self.decoder = SEANetDecoder(**{**common, "n_filters": n_filters, "n_residual_layers": residual_layers,
+                                            "lstm": lstm_layers})
         self.quantizer = ResidualVectorQuantizer(
             dimension=config.dimension, n_q=config.n_q, bins=config.bins,
             kmeans_init=True, kmeans_iters=config.kmeans_iters,
@@ -231,7 +245,8 @@ class Codec(nn.Module):
         """Codes ``[B, K, T]`` -> scaled latents ``[B, D, T]`` (sum of the first K codebooks)."""
         return self.quantizer.vq.decode(codes.transpose(0, 1)) * self.latent_scale
 
-    def forward(self, wav: torch.Tensor, bandwidth_kbps: float | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(self, wav: torch.Tensor,
+                bandwidth_kbps: float | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Training pass: ``wav [B, C, N]`` -> (reconstruction ``[B, C, N]``, commitment loss scalar,
         the unscaled latents ``[B, D, T]`` the decoder decoded).
 

@@ -1,15 +1,16 @@
 """Codec training task for :func:`audiodiff.train.loop.train`: losses, quantizer dropout, export.
 
-Losses (weights in :class:`CodecLossConfig`): L1 on the waveform, multi-scale mel (L1 on linear
-and log magnitudes), a relative complex-STFT loss that sees phase, RVQ commitment and, when ``adversarial``, encodec's multi-scale STFT
-discriminator with hinge + relative feature-matching losses. Each step picks one bandwidth for
-the whole batch (1.5 / 3 / 6 kbps) or, with probability ``unquantized_prob``, no quantizer, because
-at inference the decoder also decodes the continuous latents the diffusion model predicts.
+Losses (weights in :class:`CodecLossConfig`): L1 on the waveform, multi-scale mel (L1 on linear and
+log magnitudes), a relative complex-STFT loss that sees phase, RVQ commitment and, when
+``adversarial``, encodec's multi-scale STFT discriminator with hinge + relative feature-matching
+losses. Each step picks one bandwidth for the whole batch (1.5 / 3 / 6 kbps) or, with probability
+``unquantized_prob``, no quantizer, because at inference the decoder also decodes the continuous
+latents the diffusion model predicts.
 """
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +19,8 @@ import torch
 from torch import nn
 
 from audiodiff.codec.data import AudioWindowDataset
-from audiodiff.codec.model import Codec, CodecConfig, load_codec, measure_latent_scale, save_codec
-from audiodiff.io.config import check_keys
+from audiodiff.codec.model import Codec, CodecConfig, load_codec, measure_latent_scale, quiet_weight_norm, save_codec
+from audiodiff.io.config import check_keys, to_json_dict
 from audiodiff.train.loop import TrainConfig
 
 EXPORT_NAME = "codec.safetensors"
@@ -30,12 +31,12 @@ _EXPORT_DTYPES = {"float32": torch.float32, "float16": torch.float16}
 class CodecLossConfig:
     """Loss weights and the quantizer-dropout / discriminator settings."""
 
-    l1_weight: float = 0.1
+    l1_weight: float = 1.0
     mel_weight: float = 1.0
     commit_weight: float = 1.0
     mel_n_ffts: tuple[int, ...] = (512, 1024, 2048)  # hop = n_fft / 4
     n_mels: int = 64
-    stft_weight: float = 0.0  # relative complex-STFT loss (phase-aware), see ComplexSTFTLoss
+    stft_weight: float = 3.0  # relative complex-STFT loss (phase-aware), see ComplexSTFTLoss
     stft_n_ffts: tuple[int, ...] = (128, 256, 512, 1024)  # hop = n_fft / 4
     unquantized_prob: float = 0.25  # share of steps that decode continuous latents
     adversarial: bool = False
@@ -50,15 +51,20 @@ class CodecLossConfig:
             raise ValueError(f"unquantized_prob must be in [0, 1], got {self.unquantized_prob}")
 
 
+def _cpu_train() -> TrainConfig:
+    """The optimisation settings of the cpu config, the default."""
+    return TrainConfig(max_steps=20_000)
+
+
 @dataclass
 class CodecTrainingConfig:
     """Everything ``recipes/train_codec.py`` resolves: architecture, losses, data and optimisation."""
 
     codec: CodecConfig = field(default_factory=lambda: CodecConfig.preset("cpu"))
     loss: CodecLossConfig = field(default_factory=CodecLossConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
+    train: TrainConfig = field(default_factory=_cpu_train)
     segment_seconds: float = 1.0  # training crop length
-    stats_items: int = 64  # crops encoded to measure the exported latent scale
+    stats_items: int = 256  # crops encoded to measure the exported latent scale
     export_dtype: str = "float32"  # storage dtype of the exported weights
     # train the decoder (and codebooks) only: the encoder, its latent scale and so its latents stay
     # those of --init-from, and acoustic models trained on them stay valid
@@ -77,20 +83,17 @@ class CodecTrainingConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CodecTrainingConfig:
-        """Build from the JSON layout of ``recipes/configs/codec/*.json``; unknown keys are errors."""
+        """Build from the JSON layout of ``audiodiff/configs/codec/*.json``; unknown keys are errors."""
         check_keys(cls, data, "config")
         loss = dict(data.get("loss", {}))
         check_keys(CodecLossConfig, loss, "loss")
         rest = {k: v for k, v in data.items() if k not in ("codec", "loss", "train")}
         return cls(codec=CodecConfig.from_dict(data.get("codec", {"preset": "cpu"})),
-                   loss=CodecLossConfig(**loss), train=TrainConfig.from_dict(data.get("train", {})), **rest)
+                   loss=CodecLossConfig(**loss), train=_cpu_train().updated(data.get("train", {})), **rest)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (the resolved config a run saves next to its outputs)."""
-        loss = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self.loss).items()}
-        return {"codec": self.codec.to_dict(), "loss": loss, "train": self.train.to_dict(),
-                "segment_seconds": self.segment_seconds, "stats_items": self.stats_items,
-                "export_dtype": self.export_dtype, "decoder_only": self.decoder_only, "distill": self.distill}
+        return to_json_dict(self)
 
 
 class MultiScaleMelLoss(nn.Module):
@@ -151,8 +154,9 @@ class CodecTrainModel(nn.Module):
         if loss_config.adversarial:
             from encodec.msstftd import MultiScaleSTFTDiscriminator
 
-            self.disc = MultiScaleSTFTDiscriminator(filters=loss_config.disc_filters,
-                                                    in_channels=codec_config.channels)
+            with quiet_weight_norm():
+                self.disc = MultiScaleSTFTDiscriminator(filters=loss_config.disc_filters,
+                                                        in_channels=codec_config.channels)
 
     def forward(self, wav: torch.Tensor, bandwidth_kbps: float | None) -> dict[str, Any]:
         """``wav [B, C, N]`` -> dict with ``recon``, ``commit``, ``latents`` (what the decoder

@@ -1,12 +1,11 @@
 """The data recipe's configuration: which tunes, how many hours, how they are arranged and cut."""
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
+from typing import Any
 
 from audiodiff.corpus.sources import ABC_SOURCES
-from audiodiff.io.config import check_keys
+from audiodiff.io.config import check_keys, load_config, to_json_dict
 
 # GM programs (0-based) the corpus draws from. Melody: piano, vibraphone, accordion, nylon guitar,
 # violin, trumpet, alto sax, oboe, clarinet, flute.
@@ -20,12 +19,12 @@ ENSEMBLE_PROGRAMS = (0, 19, 48, 52)  # chorales: piano, church organ, strings, c
 class DataConfig:
     """Settings of one corpus build; ``target_hours`` None means every tune x ``transpositions``."""
 
-    name: str = "tiny"
+    name: str = "cpu"
     seed: int = 0
     abc_sources: tuple[str, ...] = ABC_SOURCES
     chorales: bool = True
     max_tunes: int | None = None  # draw this many tunes at random before parsing (None: all)
-    target_hours: float | None = None
+    target_hours: float | None = 11.0
     transpositions: int = 1
     window_seconds: float = 8.0
     max_windows_per_item: int = 4
@@ -40,22 +39,19 @@ class DataConfig:
     comp_programs: tuple[int, ...] = COMP_PROGRAMS
     ensemble_programs: tuple[int, ...] = ENSEMBLE_PROGRAMS
     index_chunk_size: int = 200
+    arrangements: int = 0  # random arrangement items (corpus.arrangements), split by the fractions
 
     @classmethod
     def load(cls, path_or_name: str) -> "DataConfig":
-        """A config by name (recipes/configs/data/<name>.json) or by path to a JSON file."""
-        path = Path(path_or_name)
-        if not path.is_file():
-            path = Path(__file__).resolve().parents[2] / "recipes" / "configs" / "data" / f"{path_or_name}.json"
-        if not path.is_file():
-            raise ValueError(f"unknown data config {path_or_name!r}: give tiny, cpu, full or a JSON file")
-        raw = json.loads(path.read_text())
-        check_keys(cls, raw, f"{path}: data config")
+        """A config by name (``audiodiff/configs/data/<name>.json``) or by path to a JSON file."""
+        raw = load_config("data", path_or_name)
+        check_keys(cls, raw, f"{path_or_name}: data config")
         config = cls(**raw)
         for name in ("abc_sources", "bpm_range", "melody_programs", "bass_programs",
                      "comp_programs", "ensemble_programs"):
             setattr(config, name, tuple(getattr(config, name)))
         return config
 
-    def to_dict(self) -> dict:
-        return asdict(self)
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return to_json_dict(self)

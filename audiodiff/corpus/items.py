@@ -1,8 +1,6 @@
 """One corpus item: a tune in a chosen key, tempo and instrumentation, rendered and windowed."""
 from __future__ import annotations
 
-import json
-import os
 from collections import defaultdict
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -11,10 +9,11 @@ import numpy as np
 
 from audiodiff.corpus.config import DataConfig
 from audiodiff.corpus.harmonize import chord_of_notes, harmonize
-from audiodiff.corpus.render import TAIL_SECONDS
+from audiodiff.io.atomic import atomic_path, write_json_atomic
 from audiodiff.music.arrange import ArrangementStyle, arrange
-from audiodiff.music.plan import Note, Plan, Track
+from audiodiff.music.plan import TAIL_SECONDS, Note, Plan, Track
 from audiodiff.music.theory import Key
+from audiodiff.seeds import stable_hash
 
 MAX_REPEATS = 4
 MELODY_MEDIAN_RANGE = (62, 74)  # octave placement of transposed melodies (MIDI pitch of the median)
@@ -80,7 +79,6 @@ def window_starts(plan: Plan, window_seconds: float, max_windows: int) -> list[i
 
 def split_tunes(tune_ids: list[str], config: DataConfig) -> dict[str, str]:
     """Assign whole tunes to train/val/test (no tune in two splits), deterministic for the seed."""
-    from audiodiff.corpus.prepare import stable_hash
 
     order = sorted(tune_ids, key=lambda t: stable_hash(config.seed, t))
     n = len(order)
@@ -104,66 +102,80 @@ def build_item_specs(rows: list[dict], splits: dict[str, str], config: DataConfi
     """
     plans = {r["tune_id"]: Plan.from_dict(r["plan"]) for r in rows}
     sources = {r["tune_id"]: r["source"] for r in rows}
-    specs: list[ItemSpec] = []
     fractions = {"train": 1 - config.val_fraction - config.test_fraction,
                  "val": config.val_fraction, "test": config.test_fraction}
+    specs: list[ItemSpec] = []
     for split_index, split in enumerate(("train", "val", "test")):
-        rng = np.random.default_rng([config.seed, split_index])
-        by_mode: dict[str, list[str]] = defaultdict(list)
-        for tune_id in sorted(plans):
-            if splits[tune_id] == split:
-                by_mode[plans[tune_id].key.mode].append(tune_id)
-        next_tonic = {mode: int(rng.integers(12)) for mode in ("major", "minor")}
-        hours = {mode: 0.0 for mode in by_mode}
-        uses: dict[str, int] = defaultdict(int)
-
-        def make(tune_id: str) -> ItemSpec:
-            plan = plans[tune_id]
-            mode = plan.key.mode
-            tonic = next_tonic[mode]
-            next_tonic[mode] = (tonic + 5) % 12  # step by fourths: every tonic within 12 items
-            bpm = int(rng.integers(config.bpm_range[0], config.bpm_range[1] + 1))
-            repeats = 1
-            while repeats < MAX_REPEATS and not window_starts(
-                    replace(repeat(plan, repeats), bpm=bpm), config.window_seconds, 1):
-                repeats += 1
-            melody = is_melody(plan)
-            programs = config.melody_programs if melody else config.ensemble_programs
-            k = uses[tune_id]
-            uses[tune_id] += 1
-            return ItemSpec(
-                item_id=f"{tune_id.replace('/', '_').replace('#', '_')}-{k}", tune_id=tune_id,
-                source=sources[tune_id], split=split, semitones=_semitones_to(plan.key, tonic),
-                bpm=bpm, repeats=repeats, melody_program=int(rng.choice(programs)),
-                bass_program=int(rng.choice(config.bass_programs)),
-                comp_program=int(rng.choice(config.comp_programs)),
-                drums=bool(melody and rng.random() < config.drums_probability),
-                variant=int(rng.integers(2)), seed=int(rng.integers(2**31)))
-
-        def item_hours(spec: ItemSpec) -> float:
-            plan = replace(repeat(plans[spec.tune_id], spec.repeats), bpm=spec.bpm)
-            return len(window_starts(plan, config.window_seconds, config.max_windows_per_item)) \
-                * config.window_seconds / 3600
-
+        tunes = [t for t in sorted(plans) if splits[t] == split]
+        draw = _SplitDraw(split, split_index, {t: plans[t] for t in tunes}, sources, config)
         if config.target_hours is None:
-            for tune_id in sorted(plans):
-                if splits[tune_id] == split:
-                    specs.extend(make(tune_id) for _ in range(config.transpositions))
-            continue
-        target = config.target_hours * fractions[split]
-        queues = {mode: [] for mode in by_mode}
-        while by_mode and sum(hours.values()) < target:
-            mode = min(hours, key=hours.get)
+            specs += [draw.item(t) for t in tunes for _ in range(config.transpositions)]
+        else:
+            specs += draw.items_for_hours(config.target_hours * fractions[split])
+    return specs
+
+
+class _SplitDraw:
+    """The items of one split, drawn from one random stream (``[config.seed, split_index]``)."""
+
+    def __init__(self, split: str, split_index: int, plans: dict[str, Plan], sources: dict[str, str],
+                 config: DataConfig) -> None:
+        self.split, self.plans, self.sources, self.config = split, plans, sources, config
+        self.rng = np.random.default_rng([config.seed, split_index])
+        self.by_mode: dict[str, list[str]] = defaultdict(list)
+        for tune_id in plans:
+            self.by_mode[plans[tune_id].key.mode].append(tune_id)
+        self.next_tonic = {mode: int(self.rng.integers(12)) for mode in ("major", "minor")}
+        self.uses: dict[str, int] = defaultdict(int)
+
+    def item(self, tune_id: str) -> ItemSpec:
+        """The next item of ``tune_id``: the mode's next tonic, a random tempo, band and seed."""
+        plan, config, rng = self.plans[tune_id], self.config, self.rng
+        mode = plan.key.mode
+        tonic = self.next_tonic[mode]
+        self.next_tonic[mode] = (tonic + 5) % 12  # step by fourths: every tonic within 12 items
+        bpm = int(rng.integers(config.bpm_range[0], config.bpm_range[1] + 1))
+        repeats = 1
+        while repeats < MAX_REPEATS and not window_starts(
+                replace(repeat(plan, repeats), bpm=bpm), config.window_seconds, 1):
+            repeats += 1
+        melody = is_melody(plan)
+        programs = config.melody_programs if melody else config.ensemble_programs
+        k = self.uses[tune_id]
+        self.uses[tune_id] += 1
+        return ItemSpec(
+            item_id=f"{tune_id.replace('/', '_').replace('#', '_')}-{k}", tune_id=tune_id,
+            source=self.sources[tune_id], split=self.split, semitones=_semitones_to(plan.key, tonic),
+            bpm=bpm, repeats=repeats, melody_program=int(rng.choice(programs)),
+            bass_program=int(rng.choice(config.bass_programs)),
+            comp_program=int(rng.choice(config.comp_programs)),
+            drums=bool(melody and rng.random() < config.drums_probability),
+            variant=int(rng.integers(2)), seed=int(rng.integers(2**31)))
+
+    def hours(self, spec: ItemSpec) -> float:
+        """Hours of audio the item's windows hold."""
+        plan = replace(repeat(self.plans[spec.tune_id], spec.repeats), bpm=spec.bpm)
+        windows = window_starts(plan, self.config.window_seconds, self.config.max_windows_per_item)
+        return len(windows) * self.config.window_seconds / 3600
+
+    def items_for_hours(self, target: float) -> list[ItemSpec]:
+        """Items until their windows hold ``target`` hours, the mode with fewer hours drawing next;
+        each mode goes through its tunes in a random order, then again."""
+        hours = {mode: 0.0 for mode in self.by_mode}
+        queues: dict[str, list[str]] = {mode: [] for mode in self.by_mode}
+        specs = []
+        while self.by_mode and sum(hours.values()) < target:
+            mode = min(hours, key=lambda m: hours[m])
             if not queues[mode]:
-                queues[mode] = list(rng.permutation(by_mode[mode]))
-            spec = make(str(queues[mode].pop()))
-            gained = item_hours(spec)
-            if gained == 0 and all(uses[t] > 0 for t in by_mode[mode]):
+                queues[mode] = list(self.rng.permutation(self.by_mode[mode]))
+            spec = self.item(str(queues[mode].pop()))
+            gained = self.hours(spec)
+            if gained == 0 and all(self.uses[t] > 0 for t in self.by_mode[mode]):
                 hours[mode] = float("inf")  # this mode's tunes yield no window at all
                 continue
             hours[mode] += gained
             specs.append(spec)
-    return specs
+        return specs
 
 
 def realize(spec: ItemSpec, plan: Plan) -> Plan:
@@ -190,12 +202,13 @@ def realize(spec: ItemSpec, plan: Plan) -> Plan:
     return arrange(plan, style, rng)
 
 
-def _write_flac(path: Path, audio: np.ndarray, sample_rate: int) -> None:
+def write_flac(path: Path, audio: np.ndarray, sample_rate: int) -> None:
+    """Write 16-bit FLAC through a temporary file and a rename (parents are created)."""
     import soundfile as sf
 
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    sf.write(tmp, audio, sample_rate, format="FLAC", subtype="PCM_16")
-    os.replace(tmp, path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        sf.write(tmp, audio, sample_rate, format="FLAC", subtype="PCM_16")
 
 
 def normalize_loudness(audio: np.ndarray, rms_db: float, peak: float = 0.98) -> np.ndarray:
@@ -227,11 +240,9 @@ def render_item(renderer, spec: ItemSpec, plan: Plan, out: Path, config: DataCon
         plan_path = Path("plans") / spec.split / f"{name}.json"
         for p in (audio_path, plan_path):
             (out / p).parent.mkdir(parents=True, exist_ok=True)
-        _write_flac(out / audio_path, audio[first:first + length], sr)
+        write_flac(out / audio_path, audio[first:first + length], sr)
         window_plan = plan.crop(step, window_steps)
-        tmp = out / plan_path.with_name(f".{plan_path.name}.tmp-{os.getpid()}")
-        tmp.write_text(json.dumps(window_plan.to_dict()))
-        os.replace(tmp, out / plan_path)
+        write_json_atomic(out / plan_path, window_plan.to_dict())
         record["windows"].append({
             "id": name, "audio": str(audio_path), "plan": str(plan_path), "sample_rate": sr,
             "num_samples": length, "seconds": config.window_seconds,

@@ -15,45 +15,30 @@ a rerun skips finished chunks and items.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import multiprocessing
-import os
 import signal
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from audiodiff.corpus.arrangement_items import ArrangementSpec, arrangement_specs, render_arrangement_item
 from audiodiff.corpus.config import DataConfig
 from audiodiff.corpus.items import ItemSpec, build_item_specs, render_item, split_tunes
 from audiodiff.corpus.sources import SkipTune, TuneSource, iter_abc_tunes, iter_chorales, iter_midi_dir, tune_to_plan
+from audiodiff.io.atomic import temp_glob, write_json_atomic, write_text_atomic
+from audiodiff.io.manifest import jsonl_text, read_jsonl
 from audiodiff.music.plan import Plan
 
 SPLITS = ("train", "val", "test")
 PARSE_SECONDS_LIMIT = 20.0
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write text to path via a temporary file and rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def _jsonl(rows: Iterable[dict]) -> str:
-    return "".join(json.dumps(r) + "\n" for r in rows)
-
-
-def _read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line]
-
-
 def _clean_temporaries(out: Path) -> None:
-    for tmp in out.rglob(".*.tmp-*"):
+    for tmp in out.rglob(temp_glob()):
         tmp.unlink(missing_ok=True)
 
 
@@ -62,10 +47,12 @@ def _check_config(out: Path, config: DataConfig, midi_dir: str | None) -> None:
     path = out / "config.json"
     if path.exists():
         previous = json.loads(path.read_text())
+        defaults = json.loads(json.dumps(DataConfig(name=config.name).to_dict()))
+        previous = {**{k: v for k, v in defaults.items() if k not in previous}, **previous}  # fields added later
         if previous != json.loads(json.dumps(resolved)):
             raise ValueError(f"{out} was built with another config; use a new --out directory")
     else:
-        atomic_write_text(path, json.dumps(resolved, indent=1))
+        write_json_atomic(path, resolved, indent=1)
 
 
 def _tune_sources(config: DataConfig, midi_dir: str | None) -> list[TuneSource]:
@@ -146,9 +133,10 @@ def build_index(out: Path, config: DataConfig, midi_dir: str | None, workers: in
     chunks = [tunes[i:i + size] for i in range(0, len(tunes), size)]
     paths = [out / "index" / f"chunk-{i:05d}.jsonl" for i in range(len(chunks))]
     todo = [(i, chunk) for i, (chunk, p) in enumerate(zip(chunks, paths)) if not p.exists()]
+    (out / "index").mkdir(exist_ok=True)
     for index, rows in _pool_map(_parse_chunk, todo, workers, progress, "index tunes"):
-        atomic_write_text(paths[index], _jsonl(rows))
-    return [row for p in paths for row in _read_jsonl(p)]
+        write_text_atomic(paths[index], jsonl_text(rows))
+    return [row for p in paths for row in read_jsonl(p)]
 
 
 _RENDERER = None
@@ -166,8 +154,11 @@ class _RenderJob:
     out: Path
     config: DataConfig
 
-    def __call__(self, job: tuple[ItemSpec, dict]) -> dict:
+    def __call__(self, job: tuple[ItemSpec | ArrangementSpec, dict | None]) -> dict:
         spec, plan = job
+        if isinstance(spec, ArrangementSpec):
+            return render_arrangement_item(_RENDERER, spec, self.out, self.config)
+        assert plan is not None
         return render_item(_RENDERER, spec, Plan.from_dict(plan), self.out, self.config)
 
 
@@ -183,19 +174,21 @@ def prepare(out: str | Path, config: DataConfig, *, midi_dir: str | None = None,
     skipped = Counter(r["skip"] for r in rows if "skip" in r)
     splits = split_tunes([r["tune_id"] for r in usable], config)
     for split in SPLITS:
-        atomic_write_text(out / f"tunes_{split}.jsonl",
-                          _jsonl({**r, "split": split} for r in usable if splits[r["tune_id"]] == split))
+        write_text_atomic(out / f"tunes_{split}.jsonl",
+                          jsonl_text({**r, "split": split} for r in usable if splits[r["tune_id"]] == split))
+        (out / "items" / split).mkdir(parents=True, exist_ok=True)
 
-    specs = build_item_specs(usable, splits, config)
+    specs: list[ItemSpec | ArrangementSpec] = [*build_item_specs(usable, splits, config), *arrangement_specs(config)]
     plans = {r["tune_id"]: r["plan"] for r in usable}
-    todo = [(s, plans[s.tune_id]) for s in specs if not (out / "items" / s.split / f"{s.item_id}.json").exists()]
+    todo = [(s, plans[s.tune_id] if isinstance(s, ItemSpec) else None) for s in specs
+            if not (out / "items" / s.split / f"{s.item_id}.json").exists()]
     for record in _pool_map(_RenderJob(out, config), todo, workers, progress, "render items",
                             _init_worker, (soundfont, config.sample_rate)):
-        atomic_write_text(out / "items" / record["split"] / f"{record['item_id']}.json", json.dumps(record))
+        write_json_atomic(out / "items" / record["split"] / f"{record['item_id']}.json", record)
     return write_manifests(out, specs, len(rows), skipped)
 
 
-def write_manifests(out: Path, specs: list[ItemSpec], num_tunes: int, skipped: Counter) -> dict:
+def write_manifests(out: Path, specs: list[ItemSpec | ArrangementSpec], num_tunes: int, skipped: Counter) -> dict:
     """Gather finished item records into per-split manifests and the summary."""
     summary: dict = {"tunes_indexed": num_tunes, "tunes_skipped": dict(skipped.most_common()),
                      "splits": {}}
@@ -204,7 +197,7 @@ def write_manifests(out: Path, specs: list[ItemSpec], num_tunes: int, skipped: C
         records = [json.loads((out / "items" / split / f"{s.item_id}.json").read_text())
                    for s in specs if s.split == split]
         windows = [w for r in records for w in r["windows"]]
-        atomic_write_text(out / f"{split}.jsonl", _jsonl(windows))
+        write_text_atomic(out / f"{split}.jsonl", jsonl_text(windows))
         item_skips = Counter(r["skip"] for r in records if r.get("skip"))
         summary["splits"][split] = {
             "tunes": len({r["tune_id"] for r in records if r["windows"]}),
@@ -215,10 +208,5 @@ def write_manifests(out: Path, specs: list[ItemSpec], num_tunes: int, skipped: C
         }
         keys.update(w["key"] for w in windows)
     summary["key_histogram"] = dict(sorted(keys.items()))
-    atomic_write_text(out / "summary.json", json.dumps(summary, indent=1))
+    write_json_atomic(out / "summary.json", summary, indent=1)
     return summary
-
-
-def stable_hash(*parts: object) -> int:
-    """A 64-bit hash of the parts that is the same in every process and Python run."""
-    return int.from_bytes(hashlib.sha256("|".join(map(str, parts)).encode()).digest()[:8], "little")

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import numpy as np
 
-from audiodiff.music.plan import DRUM_CHANNEL, Plan
+from audiodiff.music.performance import Performance
+from audiodiff.music.plan import DRUM_CHANNEL, TAIL_SECONDS, Plan
 
 SOUNDFONT_CANDIDATES = (
     "/usr/share/sounds/sf2/FluidR3_GM.sf2",
     "/usr/share/soundfonts/FluidR3_GM.sf2",
 )
-TAIL_SECONDS = 1.0
 
 
 def find_soundfont(path: str | None = None) -> str:
@@ -41,6 +41,11 @@ class Renderer:
 
     def render(self, plan: Plan, tail_seconds: float = TAIL_SECONDS) -> np.ndarray:
         """Mono float32 audio [num_samples] of the whole plan plus a release tail."""
+        return self.render_performance(Performance.from_plan(plan), tail_seconds)
+
+    def render_performance(self, performance: Performance, tail_seconds: float = TAIL_SECONDS) -> np.ndarray:
+        """Mono float32 audio [num_samples] of the performance's notes at their times (seconds)
+        plus a release tail: ``round((performance.seconds + tail_seconds) * sample_rate)`` samples."""
         import fluidsynth
 
         synth = fluidsynth.Synth(gain=0.4, samplerate=float(self.sample_rate))
@@ -48,28 +53,29 @@ class Renderer:
             sfid = synth.sfload(self.soundfont)
             if sfid < 0:
                 raise RuntimeError(f"FluidSynth could not load the soundfont {self.soundfont}")
-            return self._render(synth, sfid, plan, tail_seconds)
+            return self._render(synth, sfid, performance, tail_seconds)
         finally:
             synth.delete()
 
-    def _render(self, synth, sfid: int, plan: Plan, tail_seconds: float) -> np.ndarray:
+    def _render(self, synth, sfid: int, performance: Performance, tail_seconds: float) -> np.ndarray:
         events: list[tuple[int, int, int, int, int]] = []  # (sample, order, channel, pitch, velocity)
         channel = 0
-        for track in plan.tracks:
+        for track in performance.tracks:
             if track.is_drum:
                 ch = DRUM_CHANNEL
                 synth.program_select(ch, sfid, 128, 0)
             else:
                 ch = channel if channel < DRUM_CHANNEL else channel + 1
+                ch = min(ch, 15)  # more than 15 pitched parts share the last channel
                 channel += 1
                 synth.program_select(ch, sfid, 0, track.program)
             for note in track.notes:
-                on = int(round(plan.step_to_seconds(max(note.start, 0)) * self.sample_rate))
-                off = int(round(plan.step_to_seconds(note.end) * self.sample_rate))
+                on = int(round(max(note.start, 0) * self.sample_rate))
+                off = int(round(note.end * self.sample_rate))
                 events.append((on, 1, ch, note.pitch, note.velocity))
                 events.append((max(off, on + 1), 0, ch, note.pitch, 0))
         events.sort()
-        total = int(round((plan.seconds + tail_seconds) * self.sample_rate))
+        total = int(round((performance.seconds + tail_seconds) * self.sample_rate))
         chunks, now = [], 0
         for sample, _, ch, pitch, velocity in events:
             if sample > now:

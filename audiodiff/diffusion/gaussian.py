@@ -131,7 +131,7 @@ def dpmpp_2m_sample(denoise: Denoiser, x: torch.Tensor, sigmas: torch.Tensor) ->
     denoiser outputs; the first step is first order and the step into sigma 0 returns ``D``."""
     previous: torch.Tensor | None = None
     h_last = 0.0
-    for i, (s, s_next) in enumerate(zip(sigmas[:-1], sigmas[1:])):
+    for s, s_next in zip(sigmas[:-1], sigmas[1:]):
         denoised = _call(denoise, x, s)
         if s_next == 0:
             return denoised

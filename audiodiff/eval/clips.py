@@ -17,23 +17,21 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from audiodiff.eval.estimators import (
     Adherence,
     adherence,
-    audio_adherence,
     estimate_audio_key,
     estimate_audio_tempo,
     summarize,
 )
 from audiodiff.eval.faithfulness import Faithfulness, plan_faithfulness
+from audiodiff.io.manifest import read_jsonl
 from audiodiff.music.plan import Plan
 from audiodiff.music.theory import Key, Meter
 
@@ -121,17 +119,10 @@ def read_clips(source: str | Path) -> tuple[list[Clip], list[str]]:
                 raise ValueError(f"{sidecar}: not readable JSON ({err})") from None
             clips.append(_clip({**row, "audio": audio.name, "name": audio.stem}, source, str(sidecar)))
     elif source.is_file() and source.suffix.lower() in (".jsonl", ".csv"):
-        text = source.read_text()
         if source.suffix.lower() == ".csv":
-            rows = list(csv.DictReader(text.splitlines()))
+            rows = list(csv.DictReader(source.read_text().splitlines()))
         else:
-            rows = []
-            for n, line in enumerate(text.splitlines(), 1):
-                if line.strip():
-                    try:
-                        rows.append(json.loads(line))
-                    except json.JSONDecodeError as err:
-                        raise ValueError(f"{source}:{n}: not a JSON line ({err})") from None
+            rows = read_jsonl(source)
         first = 2 if source.suffix.lower() == ".csv" else 1  # line numbers: a CSV starts with its header
         clips = [_clip(row, source.parent, f"{source}:{n}") for n, row in enumerate(rows, first)]
     elif source.exists():
@@ -165,67 +156,6 @@ def score_clip(clip: Clip) -> ClipScore:
     est_key, est_bpm = estimate_audio_key(audio, rate), estimate_audio_tempo(audio, rate)
     faith = plan_faithfulness(audio, rate, load_plan(clip.plan)) if clip.plan is not None else None
     return ClipScore(clip, est_key, est_bpm, adherence(clip.key, clip.bpm, est_key, est_bpm), faith)
-
-
-def read_split(data: str | Path, split: str = "test") -> list[dict[str, Any]]:
-    """The rows of a corpus split, ``<data>/<split>.jsonl`` as recipes/prepare_data.py writes it
-    (``audio`` and ``plan`` paths relative to ``data``, ``meter``, ``drums``, ``source``, ...)."""
-    manifest = Path(data) / f"{split}.jsonl"
-    if not manifest.is_file():
-        raise FileNotFoundError(f"{manifest}: no such corpus manifest")
-    return [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
-
-
-def window_adherence(data: str | Path, row: dict[str, Any]) -> Adherence:
-    """How audible a corpus window's labels are: key and tempo estimated from its audio, scored
-    against its plan's key and tempo (``row`` from :func:`read_split`)."""
-    from audiodiff.io.audio import read_audio
-
-    audio, rate = read_audio(Path(data) / row["audio"])
-    plan = load_plan(Path(data) / row["plan"])
-    return audio_adherence(audio, rate, plan.key, plan.bpm)
-
-
-def relabelled_plan(plan: Plan, key: Key, bpm: float) -> Plan:
-    """``plan`` moved to ``key`` (its own mode; the nearest transposition, -5..+6 semitones) and
-    played at ``bpm``."""
-    if key.mode != plan.key.mode:
-        raise ValueError(f"cannot move a {plan.key.mode} plan to {key.name}")
-    shift = (key.tonic - plan.key.tonic) % 12
-    return replace(plan.transpose(shift - 12 if shift > 6 else shift), bpm=float(bpm))
-
-
-def matched_ground_truth(data: str | Path, rows: list[dict[str, Any]], labels: Sequence[tuple[Key, float, Meter]],
-                         renderer: Any, loudness_db: float = -20.0, progress: bool = False) -> list[Adherence]:
-    """How audible a benchmark's own labels are on real renders: for each ``(key, bpm, meter)``, the
-    next corpus window of ``rows`` (:func:`read_split`) in that mode and meter (each in turn; in
-    that mode if no window has the meter), its plan moved to the key and tempo
-    (:func:`relabelled_plan`), rendered with ``renderer`` (:class:`audiodiff.corpus.render.Renderer`)
-    at the corpus loudness (RMS dBFS) and scored by the estimators. ValueError, before anything is
-    rendered, if a label's mode has no window. ``progress`` shows a progress bar on stderr.
-
-    The corpus windows' own tempos are spread over 60-180 bpm; a benchmark's grid may put labels
-    where an estimator is weak (on a tempo-bin edge, say), so this is the control with the same labels.
-    """
-    from audiodiff.corpus.items import normalize_loudness
-
-    pools: dict[tuple[str, str | None], list[dict[str, Any]]] = {}
-    for row in rows:
-        for group in ((row["mode"], row["meter"]), (row["mode"], None)):
-            pools.setdefault(group, []).append(row)
-    missing = sorted({key.mode for key, _, _ in labels if (key.mode, None) not in pools})
-    if missing:
-        raise ValueError(f"{data}: the test split has no {' or '.join(missing)} window to render as ground truth")
-    taken: dict[tuple[str, str | None], int] = {}
-    scores = []
-    for key, bpm, meter in tqdm(labels, desc="matched ground truth", disable=not progress):
-        group = (key.mode, meter.name) if (key.mode, meter.name) in pools else (key.mode, None)
-        turn = taken.get(group, 0)
-        taken[group] = turn + 1
-        plan = relabelled_plan(load_plan(Path(data) / pools[group][turn % len(pools[group])]["plan"]), key, bpm)
-        audio = normalize_loudness(renderer.render(plan), loudness_db)
-        scores.append(audio_adherence(audio, renderer.sample_rate, key, bpm))
-    return scores
 
 
 def summary(scores: list[ClipScore]) -> dict[str, Any]:

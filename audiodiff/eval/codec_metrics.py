@@ -218,15 +218,7 @@ def align(reference, estimate, delay: int | None = None, max_lag: int = 480, seg
     constant delay from :func:`estimate_delay` over many windows) or, when None, estimated from
     this pair alone. Positive: the estimate was late, its first ``delay`` samples are dropped;
     negative: zeros are prepended. Then it is trimmed or zero-padded at the end to ``N_ref``.
-    Only whole-sample delays are compensated.
-
-    Findings on the benchmark's codecs (24 kHz windows, ffmpeg 5.1 with libopus 1.3.1): ffmpeg
-    removes Opus's pre-skip (312 samples at 48 kHz, from the OpusHead) and the end padding when
-    decoding, so the decoded WAV has exactly the input length. What remains at 6 kbps and below
-    (SILK, narrowband: nothing above 4 kHz) is a constant delay of 2-3 samples at 24 kHz (over 14
-    windows: 3 at 6 kbps, where removing it gains ~2.5 dB SI-SDR; 2 at the ~5 kbps floor, +0.5 dB);
-    CELT rates (16 kbps and up) have none. Our codec should have none (its convolutions are
-    padded to keep time aligned); the benchmark prints the delay it finds per setting.
+    Only whole-sample delays are compensated (docs/benchmarks.md: what Opus needs).
     """
     ref = _as_float64(reference).reshape(-1)
     if delay is None:

@@ -1,8 +1,8 @@
 """Listen like a user: estimate key and tempo from audio and score them against labels.
 
-Key: mean chroma-CQT, corrected for harmonic leakage, against Temperley key profiles. Tempo: librosa's onset-autocorrelation
-estimate. Control metrics follow Mustango: key exact, exact-or-relative, tempo within 4 %, tempo
-bin (edges 40, 60, 70, 90, 110, 140, 160, 210 bpm) exact and within one bin.
+Key: mean chroma-CQT, corrected for harmonic leakage, against Temperley key profiles. Tempo:
+librosa's onset-autocorrelation estimate. Control metrics follow Mustango: key exact,
+exact-or-relative, tempo within 4 %, tempo bin (edges 40, 60, 70, 90, 110, 140, 160, 210 bpm) exact and within one bin.
 """
 from __future__ import annotations
 

@@ -1,44 +1,15 @@
-"""Audio files: write WAV atomically (with a clipping guard), read any audio file as mono float32.
-
-Every writer here goes through :func:`atomic_path`: the data lands in a temporary file in the
-target's folder and is moved into place with ``os.replace``, so a crash or an error never leaves
-a half-written file under the final name (and an existing file stays intact until the new one
-is complete).
-"""
+"""Audio files: write WAV atomically (:mod:`audiodiff.io.atomic`, with a clipping guard), read any
+audio file as mono float32."""
 from __future__ import annotations
 
-import contextlib
 import os
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 
+from audiodiff.io.atomic import atomic_path
+
 PEAK_DBFS = -1.0  # where audio that would clip is normalised to
 WAV_SUBTYPE = "PCM_16"
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; on success move it onto ``path``, else delete it.
-
-    The temporary name keeps the suffix (``.name.<pid>.<hex>.tmp.wav``) for writers that pick the
-    format from it.
-    """
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp{path.suffix}")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def write_text_atomic(path: str | os.PathLike, text: str) -> None:
-    """Write a UTF-8 text file atomically."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
 
 
 def peak_normalize(audio: np.ndarray, peak_dbfs: float = PEAK_DBFS) -> tuple[np.ndarray, bool]:

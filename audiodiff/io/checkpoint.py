@@ -16,13 +16,15 @@ import hashlib
 import json
 import os
 import struct
-import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from audiodiff.io.atomic import atomic_path
 
 if TYPE_CHECKING:  # torch is not needed to read headers or hash files: keep this import cheap
     import torch
 
+PACKAGE_CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"  # shipped inside the package
 FORMAT_NAME = "audiodiff"
 FORMAT_VERSION = 1
 # safetensors caps its JSON header at 100 MB; a larger length prefix means "not safetensors".
@@ -38,6 +40,11 @@ class CheckpointError(ValueError):
         super().__init__(f"{self.path}: {self.problem}")
 
 
+def default_checkpoint(name: str) -> Path:
+    """The checkpoint of model ``name`` (structure, acoustic, codec) shipped inside the package."""
+    return PACKAGE_CHECKPOINTS / f"{name}.safetensors"
+
+
 def save_checkpoint(
     path: str | os.PathLike,
     state_dict: dict[str, torch.Tensor],
@@ -48,9 +55,8 @@ def save_checkpoint(
 ) -> Path:
     """Write ``state_dict`` with its kind, config and metadata to ``path`` atomically.
 
-    The tensors are written to a temporary file in the same folder and moved into place with
-    ``os.replace``, so a crash never leaves a half-written checkpoint under the final name.
-    ``config`` and ``metadata`` must be JSON-serialisable. Returns the path written.
+    Written atomically (:mod:`audiodiff.io.atomic`): a crash never leaves a half-written checkpoint
+    under the final name. ``config`` and ``metadata`` must be JSON-serialisable. Returns the path written.
     """
     from safetensors.torch import save_file
 
@@ -67,16 +73,11 @@ def save_checkpoint(
         raise CheckpointError(path, f"config or metadata is not JSON-serialisable: {err}") from None
     tensors = _owned_contiguous(state_dict)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
+    with atomic_path(path) as tmp:
         save_file(tensors, tmp, metadata=header)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # safetensors creates files 0600; give the usual mode
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return path
 
 

@@ -47,7 +47,7 @@ def save_plot(path: str | os.PathLike, plan: Plan, audio: np.ndarray, sample_rat
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch, Rectangle
 
-    from audiodiff.io.audio import atomic_path
+    from audiodiff.io.atomic import atomic_path
     from audiodiff.music.instruments import program_name
 
     seconds = len(audio) / sample_rate

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-import os
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 import mido
 import numpy as np
 
+from audiodiff.io.atomic import atomic_path
 from audiodiff.music.plan import DRUM_CHANNEL, Note, Plan, Track
 from audiodiff.music.theory import Chord, Key, Meter, estimate_key, parse_pitch_class
 
@@ -89,14 +89,9 @@ def plan_to_midi(plan: Plan) -> mido.MidiFile:
 
 
 def save_midi(plan: Plan, path: str | Path) -> None:
-    """Write the plan as a MIDI file atomically (temp file + rename)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
+    """Write the plan as a MIDI file atomically (:mod:`audiodiff.io.atomic`)."""
+    with atomic_path(path) as tmp:
         plan_to_midi(plan).save(str(tmp))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _absolute(track: mido.MidiTrack) -> list[tuple[int, mido.Message]]:

@@ -15,6 +15,7 @@ import numpy as np
 from audiodiff.music.theory import Chord, Key, Meter, parse_pitch_class
 
 DRUM_CHANNEL = 9
+TAIL_SECONDS = 1.0  # audio after a plan's last step: the notes' release and reverb
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,7 @@
 from __future__ import annotations
 
 import math
-import secrets
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 
@@ -13,19 +11,8 @@ from audiodiff.music.plan import Plan
 from audiodiff.music.prompt import Prompt
 from audiodiff.structure.model import DEFAULT_GUIDANCE, DEFAULT_ORDER_NOISE, DEFAULT_STEPS, PlanRequest, StructureModel
 
-PACKAGE_CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
 BASS_PROGRAM, COMP_PROGRAM = 33, 0  # fingered bass, piano
 MIN_GENERATED_BARS = 4
-
-
-def default_checkpoint(name: str) -> Path:
-    """A checkpoint shipped inside the package (structure, acoustic, codec)."""
-    return PACKAGE_CHECKPOINTS / f"{name}.safetensors"
-
-
-def resolve_seed(seed: int | None) -> int:
-    """The prompt's seed, or a fresh random one (reported back so the result can be reproduced)."""
-    return seed if seed is not None else secrets.randbelow(2**31)
 
 
 def bars_for(prompt: Prompt) -> int:
@@ -46,7 +33,7 @@ def compose(model: StructureModel, prompts: list[Prompt], *, bars: int | None = 
             keep_bars: frozenset[int] = frozenset()) -> list[Plan]:
     """Full plans (melody in the prompt's instrument, chords, bass, comping, drums), one per prompt.
 
-    Every prompt must carry a seed (see :func:`resolve_seed`). ``bars`` overrides the length the
+    Every prompt must carry a seed (see :func:`audiodiff.seeds.resolve_seed`). ``bars`` overrides the length the
     prompt's seconds imply; ``source`` + ``keep_bars`` inpaint or continue an existing plan.
     """
     if any(p.seed is None for p in prompts):

@@ -1,20 +1,19 @@
 """Training examples for the structure model: corpus tune plans as padded beat-token tensors."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from audiodiff.io.manifest import read_jsonl
 from audiodiff.music.plan import Plan
 from audiodiff.music.theory import SUPPORTED_METERS, Key, Meter
-from audiodiff.structure.net import MAX_BARS, STEPS_PER_BEAT
+from audiodiff.structure.net import MAX_BARS, MAX_BEATS_PER_BAR, STEPS_PER_BEAT
 from audiodiff.structure.tokens import PAD, PlanTokens, plan_to_tokens
 
 METER_INDEX = {Meter(*m): i for i, m in enumerate(SUPPORTED_METERS)}
-MAX_BEATS_PER_BAR = 4
 
 
 def beat_positions(meter: Meter, num_bars: int, end_known: bool = True) -> dict[str, np.ndarray]:
@@ -83,8 +82,8 @@ class TuneTokens(Dataset):
                  bpm_range: tuple[float, float] = (60.0, 180.0)):
         self.tunes: list[PlanTokens] = []
         for path in tune_files:
-            for line in Path(path).read_text().splitlines():
-                plan = Plan.from_dict(json.loads(line)["plan"])
+            for row in read_jsonl(path):
+                plan = Plan.from_dict(row["plan"])
                 if plan.num_bars >= 2:
                     self.tunes.append(plan_to_tokens(plan))
         if not self.tunes:

@@ -58,7 +58,8 @@ class StructureModel:
             net = StructureNet(StructureNetConfig(**config["net"]))
             net.load_state_dict({k: v.float() for k, v in state.items()})
         except (KeyError, TypeError, RuntimeError) as exc:
-            raise CheckpointError(path, f"config and weights do not match this audiodiff ({type(exc).__name__})") from None
+            raise CheckpointError(path, f"config and weights do not match this audiodiff "
+                                        f"({type(exc).__name__})") from None
         return cls(net, metadata)
 
     def save(self, path: str | Path, metadata: dict | None = None) -> Path:

@@ -7,16 +7,18 @@ Attention runs over beats, not steps, so 64 bars of 4/4 are 256 positions.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
 
+from audiodiff.io.config import to_json_dict
 from audiodiff.structure.tokens import CHORD_VOCAB, MELODY_VOCAB
 
 NUM_KEYS, NUM_METERS, NUM_TEMPO_BINS = 24, 4, 16
 MAX_BARS = 128
-MAX_BEATS_PER_BAR = 4
+MAX_BEATS_PER_BAR = 4  # 4/4, the longest supported meter
 STEPS_PER_BEAT = 6  # slots per beat: 4 used in x/4 meters, 6 in 6/8
 TEMPO_RANGE = (40.0, 240.0)
 
@@ -41,8 +43,9 @@ class StructureNetConfig:
             return cls(dim=512, layers=12, heads=8)
         raise ValueError(f"unknown structure preset {name!r}; allowed: tiny, cpu, gpu")
 
-    def to_dict(self) -> dict:
-        return asdict(self)
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return to_json_dict(self)
 
 
 def tempo_bin(bpm: torch.Tensor) -> torch.Tensor:
@@ -82,8 +85,10 @@ class StructureNet(nn.Module):
         self.chord_head = nn.Linear(d, CHORD_VOCAB)
         self.register_buffer("slot_offset", torch.arange(STEPS_PER_BEAT) * MELODY_VOCAB, persistent=False)
 
-    def forward(self, melody, chords, beat_in_bar, bar, bars_to_end, key, meter, bpm,
-                padding: torch.Tensor | None = None):
+    def forward(self, melody: torch.Tensor, chords: torch.Tensor, beat_in_bar: torch.Tensor, bar: torch.Tensor,
+                bars_to_end: torch.Tensor, key: torch.Tensor, meter: torch.Tensor, bpm: torch.Tensor,
+                padding: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Melody and chord logits for the inputs described in the class docstring."""
         tempo = torch.where(bpm > 0, tempo_bin(bpm.clamp(min=1.0)), torch.full_like(key, NUM_TEMPO_BINS))
         cond = self.key_emb(key) + self.meter_emb(meter) + self.tempo_emb(tempo)
         x = (self.melody_emb(melody + self.slot_offset).sum(dim=2) + self.chord_emb(chords)

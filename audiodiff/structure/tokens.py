@@ -15,10 +15,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from audiodiff.diffusion.masked import MASK_ID
 from audiodiff.music.plan import Note, Plan, Track
 from audiodiff.music.theory import CHORD_QUALITIES, Chord, Key, Meter
 
-PAD, MASK = 0, 1  # shared by both vocabularies
+PAD, MASK = 0, MASK_ID  # shared by both vocabularies; MASK is the masked sampler's
 REST, HOLD, NOTE0 = 2, 3, 4
 NOTE_LOW, NOTE_HIGH = -12, 24
 MELODY_VOCAB = NOTE0 + NOTE_HIGH - NOTE_LOW + 1

@@ -17,7 +17,7 @@ import json
 import signal
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -50,7 +50,7 @@ class TrainConfig:
     max_minutes: float | None = None  # wall-clock budget of this invocation
     grad_clip: float = 1.0  # max global grad norm; 0 disables
     ema_decay: float = 0.999
-    ckpt_every: int = 500  # steps between training-state checkpoints
+    ckpt_every: int = 250  # steps between training-state checkpoints
     log_every: int = 25  # steps averaged per log line
     seed: int = 0
     init_from: str | None = None  # exported inference checkpoint to fine-tune from (ignored on resume)
@@ -73,6 +73,10 @@ class TrainConfig:
         """Build from a dict; unknown keys are errors that list the allowed ones."""
         check_keys(cls, data, "train config")
         return cls(**data)
+
+    def updated(self, data: dict[str, Any]) -> TrainConfig:
+        """This config with the settings in ``data`` replaced; unknown keys are errors."""
+        return TrainConfig.from_dict({**asdict(self), **data})
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""

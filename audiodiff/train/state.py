@@ -5,7 +5,6 @@ The file is a ``torch.save`` dict with a ``version`` key, written atomically and
 """
 from __future__ import annotations
 
-import os
 import random
 from pathlib import Path
 from typing import Any
@@ -13,19 +12,16 @@ from typing import Any
 import numpy as np
 import torch
 
+from audiodiff.io.atomic import atomic_path
+
 STATE_NAME = "train_state.pt"
 STATE_VERSION = 1
 
 
 def write_state(path: Path, state: dict[str, Any]) -> None:
     """Save ``state`` (plus its version) to ``path`` atomically: a reader sees the old file or the new one."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_path(path) as tmp:
         torch.save({"version": STATE_VERSION, **state}, tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def read_state(path: Path) -> dict[str, Any]:

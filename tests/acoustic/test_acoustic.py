@@ -27,11 +27,11 @@ from audiodiff.acoustic.net import AcousticNet, AcousticNetConfig
 from audiodiff.acoustic.task import AcousticTask, AcousticTrainingConfig
 from audiodiff.codec.model import Codec, CodecConfig, save_codec
 from audiodiff.io.checkpoint import CheckpointError
+from audiodiff.io.config import load_config
 from audiodiff.music.plan import Note, Plan, Track
 from audiodiff.music.theory import Chord, Key, Meter
 
 FPS, SR = 75.0, 24000
-RECIPE_CONFIGS = Path(__file__).resolve().parents[2] / "recipes" / "configs" / "acoustic"
 
 
 def band_plan(bars: int = 1, bpm: float = 120.0, melody_program: int = 40) -> Plan:
@@ -182,7 +182,7 @@ def test_processes_wanting_one_cache_at_once_encode_it_once(corpus, tmp_path):
         return encode(wav)
     codec.encode = slow_encode
     cache = tmp_path / "shared.npy"
-    stale = tmp_path / ".shared.999.tmp.npy"  # what an encoder killed by SIGKILL leaves
+    stale = tmp_path / ".shared.npy.999.deadbeef.tmp.npy"  # what an encoder killed by SIGKILL leaves
     stale.write_bytes(b"partial")
     results = []
     callers = [threading.Thread(target=lambda: results.append(encode_corpus_latents(codec, root, "train", cache,
@@ -331,8 +331,8 @@ def test_checkpoint_round_trip(tiny_model, tmp_path, corpus):
     path = tiny_model.save(tmp_path / "acoustic.safetensors", {"note": "test"})
     loaded = AcousticModel.load(path)
     assert loaded.config == tiny_model.config and loaded.metadata == {"note": "test"}
-    pairs = zip(loaded.net.state_dict().values(), tiny_model.net.state_dict().values())
-    assert all(torch.equal(a, b) for a, b in pairs)
+    assert all(torch.equal(a, b)
+               for a, b in zip(loaded.net.state_dict().values(), tiny_model.net.state_dict().values()))
     plan = band_plan()
     assert torch.equal(loaded.generate([plan], [4], steps=2), tiny_model.generate([plan], [4], steps=2))
     loaded.check_codec(8, 75.0)
@@ -344,7 +344,7 @@ def test_checkpoint_round_trip(tiny_model, tmp_path, corpus):
 
 @pytest.mark.parametrize("name", ["tiny", "cpu", "gpu"])
 def test_recipe_configs_resolve(name):
-    config = AcousticTrainingConfig.from_dict(json.loads((RECIPE_CONFIGS / f"{name}.json").read_text()))
+    config = AcousticTrainingConfig.from_dict(load_config("acoustic", name))
     assert AcousticTrainingConfig.from_dict(config.to_dict()) == config
     assert config.model.net == AcousticNetConfig.preset(name)
     with pytest.raises(ValueError, match="unknown config keys"):
@@ -353,7 +353,7 @@ def test_recipe_configs_resolve(name):
 
 def test_finetune_config_continues_the_cpu_model_at_a_lower_learning_rate():
     def load(name):
-        return AcousticTrainingConfig.from_dict(json.loads((RECIPE_CONFIGS / f"{name}.json").read_text()))
+        return AcousticTrainingConfig.from_dict(load_config("acoustic", name))
     cpu, finetune = load("cpu"), load("cpu_finetune")
     assert finetune.model == cpu.model  # --init-from a cpu export fits
     assert finetune.train.lr < cpu.train.lr and finetune.train.batch_size == cpu.train.batch_size

@@ -10,9 +10,11 @@ import pytest
 from conftest import tiny_data_config
 
 from audiodiff.corpus.prepare import prepare
-from audiodiff.eval.clips import read_clips, read_split
+from audiodiff.eval.clips import read_clips
+from audiodiff.io.manifest import read_manifest
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "benchmarks"))  # the scripts import their sibling modules
 
 
 def load_generate_benchmark():
@@ -43,7 +45,7 @@ def both_modes_corpus(tmp_path_factory) -> Path:
     """A tiny corpus whose test split has major and minor windows (for the matched ground truth)."""
     out = tmp_path_factory.mktemp("both_modes")
     prepare(out, tiny_data_config(max_tunes=10), workers=1)
-    assert {row["mode"] for row in read_split(out, "test")} == {"major", "minor"}
+    assert {row["mode"] for row in read_manifest(out, "test")} == {"major", "minor"}
     return out
 
 
@@ -58,7 +60,7 @@ def test_generate_benchmark_prints_speed_and_adherence(tiny_ckpts, both_modes_co
         assert cells and float(cells[2]) > 0 and float(cells[3]) > 0.05  # seconds; GB (torch alone is more)
     assert len(re.findall(r"^\| (10 s clip|60 s / 10 s|peak RSS).* \| (pass|FAIL) \|$", out, re.MULTILINE)) == 3
 
-    windows = len(read_split(both_modes_corpus, "test"))
+    windows = len(read_manifest(both_modes_corpus, "test"))
     assert f"ground truth: the {windows} test windows" in out
     seeds = re.search(r"^seeds: (.*)$", out, re.MULTILINE)[1].split(", ")
     assert len(set(seeds)) == n
@@ -83,7 +85,7 @@ def test_generate_benchmark_without_data_says_so(tiny_ckpts):
 
 
 def test_generate_benchmark_stops_early_when_the_corpus_lacks_a_mode(tiny_ckpts, tiny_corpus):
-    assert {row["mode"] for row in read_split(tiny_corpus, "test")} == {"major"}
+    assert {row["mode"] for row in read_manifest(tiny_corpus, "test")} == {"major"}
     done = run_generate(tiny_ckpts, "--adherence-only", "--n-prompts", "240", "--seconds", "2",
                         "--data", str(tiny_corpus))
     assert done.returncode == 2 and "generate:" not in done.stderr  # before any clip was generated

@@ -363,7 +363,7 @@ def test_batch_killed_at_random_moments_resumes_to_a_complete_dataset(tiny_ckpts
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     rng = random.Random(0)
     kills = 0
-    for attempt in range(15):
+    for _ in range(15):
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
         # batch.json appears once the models are loaded and the directory checked: the work starts
         while proc.poll() is None and not (out / "batch.json").exists():

@@ -271,20 +271,20 @@ def test_corpus_errors(tmp_path):
 
 def test_recipe_configs_resolve():
     from audiodiff.codec.task import CodecTrainingConfig
+    from audiodiff.io.config import load_config
 
-    folder = Path(__file__).resolve().parents[2] / "recipes" / "configs" / "codec"
     for name in ("tiny", "cpu", "gpu"):
-        config = CodecTrainingConfig.from_dict(json.loads((folder / f"{name}.json").read_text()))
+        config = CodecTrainingConfig.from_dict(load_config("codec", name))
         assert config.codec == CodecConfig.preset(name)
         assert CodecTrainingConfig.from_dict(config.to_dict()) == config
     with pytest.raises(ValueError, match="unknown loss keys"):
         CodecTrainingConfig.from_dict({"loss": {"mel_weigth": 1.0}})
-    decoder = json.loads((folder / "cpu_decoder.json").read_text())
+    decoder = load_config("codec", "cpu_decoder")
     with pytest.raises(ValueError, match="--init-from"):
         CodecTrainingConfig.from_dict(decoder)
     decoder["train"]["init_from"] = "codec.safetensors"
     assert CodecTrainingConfig.from_dict(decoder).decoder_only
-    fast = json.loads((folder / "cpu_fast.json").read_text())
+    fast = load_config("codec", "cpu_fast")
     fast["train"]["init_from"] = "codec.safetensors"
     fast_config = CodecTrainingConfig.from_dict(fast)
     assert fast_config.distill and fast_config.decoder_only and fast_config.codec == CodecConfig.preset("cpu_fast")

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from audiodiff.corpus.render import TAIL_SECONDS, Renderer
-from audiodiff.music.plan import Note, Plan, Track
+from audiodiff.corpus.render import Renderer
+from audiodiff.music.plan import TAIL_SECONDS, Note, Plan, Track
 from audiodiff.music.theory import Key, Meter
 
 SR = 24000

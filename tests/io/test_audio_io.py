@@ -99,27 +99,6 @@ def test_a_wav_write_that_fails_midway_leaves_the_old_file_intact(tmp_path, monk
     assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["a.wav"]
 
 
-def test_atomic_path_moves_on_success_and_deletes_on_error(tmp_path):
-    from audiodiff.io.audio import atomic_path, write_text_atomic
-
-    target = tmp_path / "notes.txt"
-    with atomic_path(target) as tmp:
-        assert tmp.parent == tmp_path and tmp.name.startswith(".notes.txt.") and tmp.name.endswith(".tmp.txt")
-        assert not target.exists()
-        tmp.write_text("new")
-    assert target.read_text() == "new" and not tmp.exists()
-    with pytest.raises(RuntimeError, match="boom"):
-        with atomic_path(target) as tmp:
-            tmp.write_text("half")
-            raise RuntimeError("boom")
-    assert target.read_text() == "new" and sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
-    with pytest.raises(RuntimeError):
-        with atomic_path(tmp_path / "never.txt"):
-            raise RuntimeError("before writing")  # nothing was written: nothing to delete, no error
-    write_text_atomic(target, "grüße ♪\n")
-    assert target.read_bytes() == "grüße ♪\n".encode() and sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
-
-
 def test_read_audio_keeps_the_rate_unless_asked_and_resamples_a_tone_to_the_same_pitch(tmp_path):
     t = np.arange(48000) / 48000
     tone = (0.5 * np.sin(2 * np.pi * 1000 * t)).astype(np.float32)

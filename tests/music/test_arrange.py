@@ -14,8 +14,8 @@ def melody_plan(meter) -> Plan:
     scale = Key(2, "minor").scale
     notes = [Note(62 + (scale[i % 7] - 2) % 12, i * meter.steps_per_beat, meter.steps_per_beat)
              for i in range(steps // meter.steps_per_beat)]
-    chords = [None] * (steps // meter.steps_per_beat)
-    return Plan(Key(2, "minor"), 100.0, meter, [Track("melody", 73, notes)], chords, steps)
+    beats = steps // meter.steps_per_beat
+    return Plan(Key(2, "minor"), 100.0, meter, [Track("melody", 73, notes)], [None] * beats, steps)
 
 
 @pytest.mark.parametrize("meter", SUPPORTED_METERS)

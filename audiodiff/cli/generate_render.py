@@ -46,7 +46,8 @@ def _sidecar(out: Path, result: Result, plan_path: Path | None, extra: dict) -> 
 def _write_result(stage: Staged, result: Result, out: Path, sidecar: Path, plan_out: Path | None,
                   plot: Path | None, plan_ref: Path | None, extra: dict, title: str) -> None:
     """Stage the WAV, its sidecar, and the optional plan MIDI and plot of one result."""
-    from audiodiff.io.audio import write_text_atomic, write_wav
+    from audiodiff.io.atomic import write_text_atomic
+    from audiodiff.io.audio import write_wav
 
     if write_wav(stage(out), result.audio, result.sample_rate):
         warn(f"{out}: the audio would clip; peak-normalised to -1 dBFS")
@@ -91,18 +92,18 @@ def cmd_generate(args: argparse.Namespace) -> None:
     out, sidecar, plan_out, plot = outputs(args.force, args.output, Path(args.output).with_suffix(".json"),
                                            args.plan_out, args.plot)
     from audiodiff.music.instruments import nearest_program
-    from audiodiff.pipeline import SUPPORTED_PROGRAMS, Pipeline
-    from audiodiff.structure.compose import resolve_seed
+    from audiodiff.pipeline import Pipeline
+    from audiodiff.seeds import resolve_seed
 
     prompt = replace(prompt, seed=resolve_seed(prompt.seed))
-    program = nearest_program(prompt.program, SUPPORTED_PROGRAMS)
+    _set_threads(args.threads)
+    pipeline = Pipeline.load(args.structure, args.acoustic, args.codec)
+    program = nearest_program(prompt.program, pipeline.programs)
     if program != prompt.program:
         warn_mapped([("the melody", prompt.program, program)])
         prompt = replace(prompt, program=program)
-    _set_threads(args.threads)
-    pipeline = Pipeline.load(args.structure, args.acoustic, args.codec)
-    for note in pipeline.notes:
-        warn(note)
+    for warning in pipeline.warnings:
+        warn(warning)
     result = pipeline.generate([prompt], steps=args.steps, plan_steps=args.plan_steps, guidance=args.guidance,
                                drums=not args.no_drums)[0]
     extra = {"prompt": result.prompt.to_text(), "steps": args.steps, "plan_steps": args.plan_steps,
@@ -126,13 +127,13 @@ def cmd_render(args: argparse.Namespace) -> None:
         warn(f"{args.plan}: {report.num_moved} of {2 * report.num_notes} note times moved to the 16th grid "
              f"(max {report.max_error_seconds * 1000:.0f} ms)")
     from audiodiff.pipeline import Pipeline, map_programs
-    from audiodiff.structure.compose import resolve_seed
+    from audiodiff.seeds import resolve_seed
 
-    warn_mapped(map_programs(plan)[1])
     _set_threads(args.threads)
     pipeline = Pipeline.load(acoustic=args.acoustic, codec=args.codec, with_structure=False)
-    for note in pipeline.notes:
-        warn(note)
+    warn_mapped(map_programs(plan, pipeline.programs)[1])
+    for warning in pipeline.warnings:
+        warn(warning)
     seed = resolve_seed(args.seed)
     result = pipeline.render([plan], [seed], steps=args.steps, guidance=args.guidance, seconds=[args.seconds])[0]
     extra = {"source": str(args.plan), "steps": args.steps, "guidance": args.guidance,
