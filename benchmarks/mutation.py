@@ -32,6 +32,7 @@ MUTMUT = Path(sys.executable).with_name("mutmut")
 MODULES: dict[str, list[str]] = {
     "io/checkpoint.py": ["tests/io/test_checkpoint.py"],
     "io/audio.py": ["tests/io/test_audio_io.py"],
+    "io/atomic.py": ["tests/io/test_atomic.py"],
     "batch/rows.py": ["tests/batch/test_rows.py"],
     "batch/directory.py": ["tests/batch/test_rows.py"],
     "diffusion/gaussian.py": ["tests/diffusion/test_gaussian_diffusion.py"],
