@@ -232,3 +232,36 @@ def test_edm_denoise_wiring_by_hand():
         expected.append([v / total + s / math.sqrt(total) * (v / math.sqrt(total) + math.log(s) / 4) for v in row])
     assert torch.allclose(got, torch.tensor(expected, dtype=torch.float64))
     assert loss_weight(torch.tensor([2.0]), 0.5).item() == pytest.approx((4 + 0.25) / (1.0 ** 2))
+
+
+def test_guidance_with_an_odd_batch_and_the_sigmas_it_passes():
+    seen = []
+
+    def paired(x, sigma):
+        seen.append(sigma.tolist())
+        half = x.shape[0] // 2
+        return torch.cat([x[:half] + 1.0, x[half:] - 1.0])
+
+    x, sigma = torch.zeros(3, 2), torch.tensor([1.0, 2.0, 3.0])
+    guided = classifier_free_guidance(lambda x, s: x, paired, 3.0)(x, sigma)
+    assert torch.allclose(guided, torch.full((3, 2), -1.0 + 3.0 * 2.0)) and seen == [[1.0, 2.0, 3.0] * 2]
+
+
+def test_sample_passes_rho_to_the_schedule():
+    """Three steps over sigma 1..9: rho 1 puts the middle level at 5, rho 2 at ((1 + 3) / 2)^2 = 4."""
+    levels = []
+
+    def denoise(x, sigma):
+        levels.append(round(float(sigma[0]), 6))
+        return torch.zeros_like(x)
+
+    for rho in (1.0, 2.0):
+        sample(denoise, torch.ones(1, 1, dtype=torch.float64), steps=3, sampler="dpmpp_2m", sigma_min=1.0,
+               sigma_max=9.0, rho=rho)
+    assert levels == [9.0, 5.0, 1.0, 9.0, 4.0, 1.0]
+
+
+def test_training_sigmas_are_the_generators_draws_exponentiated():
+    got = training_sigmas(5, -0.6, 1.2, generator=torch.Generator().manual_seed(3))
+    normal = torch.randn(5, generator=torch.Generator().manual_seed(3))
+    assert torch.allclose(got, torch.exp(-0.6 + 1.2 * normal))
