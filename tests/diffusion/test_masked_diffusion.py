@@ -176,3 +176,10 @@ def test_steps_must_be_positive():
     with pytest.raises(ValueError, match="steps must be >= 1, got 0"):
         sample(fixed_denoiser([torch.zeros(1, 1, V)]), [torch.zeros(1, 1, dtype=torch.long)],
                [torch.zeros(1, 1, dtype=torch.bool)], steps=0, guidance=1.0, temperature=1.0, generators=gens(1))
+
+
+def test_corrupt_draws_from_the_given_generator():
+    tokens, valid = torch.full((2, 50), 7), torch.ones(2, 50, dtype=torch.bool)
+    _, masked = corrupt(tokens, torch.tensor([0.5, 0.5]), valid, torch.Generator().manual_seed(4))
+    u = torch.rand((2, 50), generator=torch.Generator().manual_seed(4))
+    assert torch.equal(masked, u < 0.5)
