@@ -99,6 +99,17 @@ def fade_out(audio: np.ndarray, sample_rate: int, seconds: float = FADE_SECONDS)
     return out
 
 
+def _as_prompts(prompts: str | Prompt | Sequence[str | Prompt]) -> list[Prompt]:
+    """Prompt texts and Prompts, alone or in a sequence, as a list of Prompts (TypeError for anything else)."""
+    from audiodiff.music.prompt import parse
+
+    items = [prompts] if isinstance(prompts, (str, Prompt)) else list(prompts)
+    for p in items:
+        if not isinstance(p, (str, Prompt)):
+            raise TypeError(f"a prompt is a text like 'D minor, 96 bpm, violin' or a Prompt, got {type(p).__name__}")
+    return [parse(p) if isinstance(p, str) else p for p in items]
+
+
 def _chunks(items: list[int], size: int) -> list[list[int]]:
     return [items[i:i + size] for i in range(0, len(items), size)]
 
@@ -143,7 +154,7 @@ class Pipeline:
             paths[name] = path
         structure_model = StructureModel.load(paths["structure"]) if with_structure else None
         acoustic_model = AcousticModel.load(paths["acoustic"], device=device)
-        codec_model = load_codec(paths["codec"], device=device)
+        codec_model = load_codec(paths["codec"], device=device)  # encodec's weight_norm warnings: quiet_weight_norm
         try:
             pipeline = cls(structure_model, acoustic_model, codec_model)
         except ValueError as err:
@@ -159,10 +170,15 @@ class Pipeline:
         codec_model.fold_decoder_weight_norm()
         return pipeline
 
-    def generate(self, prompts: Sequence[Prompt], *, steps: int = DEFAULT_STEPS, plan_steps: int = DEFAULT_PLAN_STEPS,
+    def generate(self, prompts: str | Prompt | Sequence[str | Prompt], *, steps: int = DEFAULT_STEPS,
+                 plan_steps: int = DEFAULT_PLAN_STEPS,
                  guidance: float = DEFAULT_GUIDANCE, plan_guidance: float = DEFAULT_PLAN_GUIDANCE,
                  bars: int | None = None, drums: bool = True, batch_size: int = 1) -> list[Result]:
-        """One :class:`Result` per prompt, in order.
+        """One :class:`Result` per prompt, in order (a list even for one prompt).
+
+        ``prompts``: a prompt text ("D minor, 96 bpm, violin", parsed by
+        :func:`audiodiff.music.prompt.parse`, ValueError if it does not parse), a :class:`Prompt`,
+        or a sequence of them.
 
         The structure model writes melody and chords, the arranger adds bass, comping and (with
         ``drums``) drums, the acoustic model renders them. Audio lasts the prompt's seconds (the
@@ -175,6 +191,7 @@ class Pipeline:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if self.structure is None:
             raise ValueError("this pipeline has no structure model; load one to generate from prompts")
+        prompts = _as_prompts(prompts)
         for p in prompts:
             if bars is None and bars_for(p) > MAX_BARS_GENERATED:
                 bar_seconds = p.meter.beats_per_bar * 60.0 / p.bpm

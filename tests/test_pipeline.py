@@ -159,8 +159,8 @@ def test_cli_defaults_are_the_models_defaults():
     from audiodiff.cli import parser
     from audiodiff.structure import model as structure
 
-    assert (parser.ACOUSTIC_STEPS, parser.GUIDANCE, parser.PLAN_STEPS) == (
-        acoustic.DEFAULT_STEPS, acoustic.DEFAULT_GUIDANCE, structure.DEFAULT_STEPS)
+    assert (parser.ACOUSTIC_STEPS, parser.GUIDANCE, parser.PLAN_STEPS, parser.PLAN_GUIDANCE) == (
+        acoustic.DEFAULT_STEPS, acoustic.DEFAULT_GUIDANCE, structure.DEFAULT_STEPS, structure.DEFAULT_GUIDANCE)
     assert parser.ACOUSTIC_STEPS <= 32
 
 

@@ -70,7 +70,7 @@ def _generate(pipeline: Pipeline, rows: list[Row], settings: Settings) -> list[t
     if not rows:
         return []
     kwargs = dict(steps=settings.steps, plan_steps=settings.plan_steps, guidance=settings.guidance,
-                  drums=settings.drums)
+                  plan_guidance=settings.plan_guidance, drums=settings.drums)
     try:
         results = pipeline.generate([r.prompt for r in rows], batch_size=settings.batch_size, **kwargs)
         return list(zip(rows, results))

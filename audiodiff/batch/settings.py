@@ -21,6 +21,7 @@ class Settings:
     steps: int
     plan_steps: int
     guidance: float
+    plan_guidance: float
     drums: bool = True
     batch_size: int = 1
     device: str = "cpu"
@@ -30,5 +31,5 @@ class Settings:
         """What a resumed run must agree on (not workers, batch size, threads or device)."""
         digest = hashlib.sha256(json.dumps([r.input for r in rows], sort_keys=True, default=str).encode())
         return {"format": 1, "rows": len(rows), "rows_sha256": digest.hexdigest()[:16], "steps": self.steps,
-                "plan_steps": self.plan_steps, "guidance": self.guidance, "drums": self.drums,
-                "checkpoints": self.hashes}
+                "plan_steps": self.plan_steps, "guidance": self.guidance, "plan_guidance": self.plan_guidance,
+                "drums": self.drums, "checkpoints": self.hashes}

@@ -9,8 +9,12 @@ from audiodiff.batch.run import Report, run_shard
 from audiodiff.batch.settings import Settings
 
 
-def _worker_main(rows: list[Row], settings: Settings, rank: int, world: int, queue: Any) -> None:
-    """Entry point of a --workers process: load the models once, do the shard, report to the queue."""
+def _worker_main(rows: list[Row], settings: Settings, rank: int, world: int, queue: Any, parent: int) -> None:
+    """Entry point of a --workers process: die with the parent, load the models once, do the shard,
+    report to the queue."""
+    from audiodiff.batch.lock import die_with_parent
+
+    die_with_parent(parent)
     run_shard(rows, settings, rank, world, lambda kind, row, msg: queue.put((kind, row.index, msg)))
 
 
@@ -18,12 +22,13 @@ def run_workers(rows: list[Row], settings: Settings, workers: int, report: Repor
     """Run the rows in ``workers`` spawned processes (rank = worker number); raises BatchError
     if a worker dies (its unfinished rows stay unfinished: rerun with --resume)."""
     import multiprocessing
+    import os
     import queue as queue_module
 
     context = multiprocessing.get_context("spawn")
     messages = context.Queue()
-    procs = [context.Process(target=_worker_main, args=(rows, settings, rank, workers, messages), daemon=True)
-             for rank in range(workers)]
+    procs = [context.Process(target=_worker_main, args=(rows, settings, rank, workers, messages, os.getpid()),
+                             daemon=True) for rank in range(workers)]
     for p in procs:
         p.start()
     try:

@@ -5,6 +5,7 @@ Runs alone, with ``--workers`` processes, or as one rank under torchrun (RANK, W
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -39,9 +40,9 @@ def _env_int(name: str, default: int) -> int:
 
 def _batch(args: argparse.Namespace) -> int:
     """Check the arguments, do this process's rows, and (where this process gathers) write the manifest."""
-    from audiodiff.batch.directory import is_finished, prepare_dir
-    from audiodiff.batch.manifest import wait_for_all
-    from audiodiff.batch.run import chunks_of, load_pipeline
+    from audiodiff.batch.directory import prepare_dir
+    from audiodiff.batch.lock import locked
+    from audiodiff.batch.run import load_pipeline
 
     rank, world, local_rank = _ranks(args)
     rows = _rows(args)
@@ -58,6 +59,18 @@ def _batch(args: argparse.Namespace) -> int:
             for warning in pipeline.warnings:
                 warn(warning)
     prepare_dir(out, settings.fingerprint(rows), args.resume, rank)
+    with locked(out) if rank == 0 else contextlib.nullcontext():  # one run at a time holds the directory
+        return _work(args, rows, settings, rank, world, pipeline)
+
+
+def _work(args: argparse.Namespace, rows: list[Row], settings: Settings, rank: int, world: int,
+          pipeline: Pipeline | None) -> int:
+    """This process's rows, then (where this process gathers) the manifest; returns the exit status."""
+    from audiodiff.batch.directory import is_finished
+    from audiodiff.batch.manifest import wait_for_all
+    from audiodiff.batch.run import chunks_of
+
+    out = Path(settings.out)
     mine = [r for chunk in chunks_of(rows, args.batch_size, rank, world) for r in chunk]
     scope = mine if world > 1 else rows
     finished = sum(is_finished(out, r) for r in scope)
@@ -151,8 +164,8 @@ def _settings(args: argparse.Namespace, out: Path, paths: dict[str, str], hashes
     device = args.device or (f"cuda:{local_rank}" if world > 1 and torch.cuda.is_available() else "cpu")
     threads = args.threads or (1 if args.workers > 1 or world > 1 else None)
     return Settings(out=str(out), hashes=hashes, steps=args.steps, plan_steps=args.plan_steps,
-                    guidance=args.guidance, drums=not args.no_drums, batch_size=args.batch_size,
-                    device=device, threads=threads, **paths)
+                    guidance=args.guidance, plan_guidance=args.plan_guidance, drums=not args.no_drums,
+                    batch_size=args.batch_size, device=device, threads=threads, **paths)
 
 
 def _run(args: argparse.Namespace, rows: list[Row], settings: Settings, rank: int, world: int,

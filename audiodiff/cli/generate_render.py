@@ -7,8 +7,9 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from audiodiff.cli.messages import CliError, warn, warn_mapped
+from audiodiff.cli.messages import CliError, running, warn, warn_mapped
 from audiodiff.cli.outputs import Staged, outputs, staged
+from audiodiff.cli.plan import check_length
 
 if TYPE_CHECKING:
     from audiodiff.pipeline import Result
@@ -62,11 +63,13 @@ def _write_result(stage: Staged, result: Result, out: Path, sidecar: Path, plan_
     write_text_atomic(stage(sidecar), _sidecar(out, result, plan_out or plan_ref, extra))
 
 
-def _set_threads(threads: int | None) -> None:
-    if threads:
-        import torch
+def _set_threads(threads: int | None) -> int:
+    """Set torch's CPU thread count if given; returns the count in use (it is part of what reproduces the bytes)."""
+    import torch
 
+    if threads:
         torch.set_num_threads(threads)
+    return torch.get_num_threads()
 
 
 def _checkpoints(args: argparse.Namespace) -> dict:
@@ -89,14 +92,16 @@ def cmd_generate(args: argparse.Namespace) -> None:
         prompt = replace(prompt, seconds=args.seconds)
     if args.seed is not None:
         prompt = replace(prompt, seed=args.seed)
-    out, sidecar, plan_out, plot = outputs(args.force, args.output, Path(args.output).with_suffix(".json"),
-                                           args.plan_out, args.plot)
+    out, sidecar, plan_out, plot = outputs(args.force, (args.output, "wav"),
+                                           (Path(args.output).with_suffix(".json"), "json"),
+                                           (args.plan_out, "midi"), (args.plot, "png"))
     from audiodiff.music.instruments import nearest_program
     from audiodiff.pipeline import Pipeline
     from audiodiff.seeds import resolve_seed
 
     prompt = replace(prompt, seed=resolve_seed(prompt.seed))
-    _set_threads(args.threads)
+    check_length(prompt)
+    threads = _set_threads(args.threads)
     pipeline = Pipeline.load(args.structure, args.acoustic, args.codec)
     program = nearest_program(prompt.program, pipeline.programs)
     if program != prompt.program:
@@ -104,13 +109,15 @@ def cmd_generate(args: argparse.Namespace) -> None:
         prompt = replace(prompt, program=program)
     for warning in pipeline.warnings:
         warn(warning)
-    result = pipeline.generate([prompt], steps=args.steps, plan_steps=args.plan_steps, guidance=args.guidance,
-                               drums=not args.no_drums)[0]
-    extra = {"prompt": result.prompt.to_text(), "steps": args.steps, "plan_steps": args.plan_steps,
-             "guidance": args.guidance, "drums": not args.no_drums, "checkpoints": _checkpoints(args)}
-    with staged() as stage:
-        _write_result(stage, result, out, sidecar, plan_out, plot, None, extra, result.prompt.to_text())
-        stage.commit()
+    with running():
+        result = pipeline.generate([prompt], steps=args.steps, plan_steps=args.plan_steps, guidance=args.guidance,
+                                   plan_guidance=args.plan_guidance, drums=not args.no_drums)[0]
+        extra = {"prompt": result.prompt.to_text(), "steps": args.steps, "plan_steps": args.plan_steps,
+                 "guidance": args.guidance, "plan_guidance": args.plan_guidance, "drums": not args.no_drums,
+                 "threads": threads, "checkpoints": _checkpoints(args)}
+        with staged() as stage:
+            _write_result(stage, result, out, sidecar, plan_out, plot, None, extra, result.prompt.to_text())
+            stage.commit()
     _print_result(out, result)
 
 
@@ -121,7 +128,8 @@ def cmd_render(args: argparse.Namespace) -> None:
     _check_seed(args.seed)
     if args.seconds is not None and not args.seconds > 0:
         raise CliError(f"--seconds must be positive, got {args.seconds:g}")
-    out, sidecar, plot = outputs(args.force, args.output, Path(args.output).with_suffix(".json"), args.plot)
+    out, sidecar, plot = outputs(args.force, (args.output, "wav"), (Path(args.output).with_suffix(".json"), "json"),
+                                 (args.plot, "png"))
     plan, report = load_midi(args.plan)
     if report.num_moved:
         warn(f"{args.plan}: {report.num_moved} of {2 * report.num_notes} note times moved to the 16th grid "
@@ -129,16 +137,18 @@ def cmd_render(args: argparse.Namespace) -> None:
     from audiodiff.pipeline import Pipeline, map_programs
     from audiodiff.seeds import resolve_seed
 
-    _set_threads(args.threads)
+    threads = _set_threads(args.threads)
     pipeline = Pipeline.load(acoustic=args.acoustic, codec=args.codec, with_structure=False)
     warn_mapped(map_programs(plan, pipeline.programs)[1])
     for warning in pipeline.warnings:
         warn(warning)
     seed = resolve_seed(args.seed)
-    result = pipeline.render([plan], [seed], steps=args.steps, guidance=args.guidance, seconds=[args.seconds])[0]
-    extra = {"source": str(args.plan), "steps": args.steps, "guidance": args.guidance,
-             "checkpoints": {k: v for k, v in _checkpoints(args).items() if k != "structure"}}
-    with staged() as stage:
-        _write_result(stage, result, out, sidecar, None, plot, Path(args.plan), extra, f"{args.plan}, seed {seed}")
-        stage.commit()
+    with running():
+        result = pipeline.render([plan], [seed], steps=args.steps, guidance=args.guidance, seconds=[args.seconds])[0]
+        extra = {"source": str(args.plan), "steps": args.steps, "guidance": args.guidance, "threads": threads,
+                 "checkpoints": {k: v for k, v in _checkpoints(args).items() if k != "structure"}}
+        with staged() as stage:
+            _write_result(stage, result, out, sidecar, None, plot, Path(args.plan), extra,
+                          f"{args.plan}, seed {seed}")
+            stage.commit()
     _print_result(out, result)

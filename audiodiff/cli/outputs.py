@@ -3,25 +3,43 @@ place together at the end (an error leaves no half-written file)."""
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 from audiodiff.cli.messages import CliError
-from audiodiff.io.atomic import temp_path
+from audiodiff.io.atomic import temp_glob, temp_path
 
 
-def output_path(path: str, force: bool) -> Path:
-    """``path`` as an output file: refused if it exists (unless ``force``), or cannot be written."""
+def output_path(path: str, force: bool, suffixes: tuple[str, ...]) -> Path:
+    """``path`` as an output file: refused if its suffix is not one of ``suffixes`` (the format written),
+    if it exists (unless ``force``; never when it is not a regular file), or cannot be written."""
     out = Path(path)
+    if out.suffix.lower() not in suffixes:
+        raise CliError(f"{out}: the file name must end in {' or '.join(suffixes)} (the format written), "
+                       f"got {out.suffix or 'no suffix'!r}")
+    if out.is_symlink() or (out.exists() and not out.is_file() and not out.is_dir()):
+        raise CliError(f"{out} is not a regular file (a link, device or pipe); refusing to replace it")
+    if out.is_dir():
+        raise CliError(f"{out} is a directory")
     if out.exists() and not force:
         raise CliError(f"{out} exists; pass --force to overwrite")
     if not out.parent.exists():
         raise CliError(f"{out.parent} does not exist")
-    if out.is_dir():
-        raise CliError(f"{out} is a directory")
     _check_writable(out.parent)
+    _sweep_stale(out)
     return out
+
+
+def _sweep_stale(out: Path) -> None:
+    """Remove ``out``'s staged files left by runs that were killed (their pid no longer runs)."""
+    from audiodiff.batch.lock import pid_alive
+
+    for tmp in out.parent.glob(temp_glob(glob.escape(out.name))):
+        pid = tmp.name[len(out.name) + 2:].split(".", 1)[0]
+        if pid.isdigit() and not pid_alive(int(pid)):
+            tmp.unlink(missing_ok=True)
 
 
 def _check_writable(folder: Path) -> None:
@@ -36,9 +54,13 @@ def _check_writable(folder: Path) -> None:
         raise CliError(f"cannot write in {folder} ({err.strerror or err})") from None
 
 
-def outputs(force: bool, *paths: str | Path | None) -> list[Path | None]:
-    """Check every output path up front (before any work); they must be distinct."""
-    out = [None if p is None else output_path(str(p), force) for p in paths]
+SUFFIXES = {"wav": (".wav",), "json": (".json",), "midi": (".mid", ".midi"), "png": (".png",)}
+
+
+def outputs(force: bool, *paths: tuple[str | Path | None, str]) -> list[Path | None]:
+    """Check every output path, given as (path or None, kind in SUFFIXES), up front (before any work);
+    they must be distinct."""
+    out = [None if p is None else output_path(str(p), force, SUFFIXES[kind]) for p, kind in paths]
     given = [p.resolve() for p in out if p is not None]
     if len(set(given)) != len(given):
         raise CliError("output files must be distinct (-o, its .json sidecar, --plan-out, --plot, --json)")
@@ -52,6 +74,7 @@ class Staged:
         self.pairs: list[tuple[Path, Path]] = []
 
     def __call__(self, final: Path) -> Path:
+        """The temporary name to write ``final`` under (the next run sweeps it if this one is killed)."""
         tmp = temp_path(final)
         self.pairs.append((tmp, final))
         return tmp

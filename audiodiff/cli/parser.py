@@ -2,38 +2,75 @@
 from __future__ import annotations
 
 import argparse
+import math
+import os
 from typing import NoReturn
 
+from audiodiff import __version__
 from audiodiff.cli.batch import cmd_batch
 from audiodiff.cli.evaluate import cmd_evaluate
 from audiodiff.cli.generate_render import cmd_generate, cmd_render
 from audiodiff.cli.messages import EXIT_USAGE
 from audiodiff.cli.plan import cmd_plan
 
-# The models' sampler defaults (acoustic.model.DEFAULT_STEPS / DEFAULT_GUIDANCE, structure.model.DEFAULT_STEPS),
-# repeated here so that building the parser imports no torch; tests/test_pipeline.py checks they agree.
-ACOUSTIC_STEPS, GUIDANCE, PLAN_STEPS = 8, 5.0, 32
+# The models' sampler defaults (acoustic.model.DEFAULT_STEPS / DEFAULT_GUIDANCE, structure.model.DEFAULT_STEPS /
+# DEFAULT_GUIDANCE), repeated here so that building the parser imports no torch; tests/test_pipeline.py checks
+# they agree.
+ACOUSTIC_STEPS, GUIDANCE, PLAN_STEPS, PLAN_GUIDANCE = 8, 5.0, 32, 2.0
+MAX_STEPS = 1000
+MAX_GUIDANCE = 20.0
+MAX_THREADS = os.cpu_count() or 1
+PROMPT_HELP = ("e.g. 'D minor, 96 bpm, 3/4, violin' (key, tempo, meter, instrument, seconds, seed; at most "
+               "1000 characters). A bare number right after the key is the tempo ('Gm 96' = G minor, 96 bpm); "
+               "write 'program N' for a GM program number")
+THREADS_HELP = (f"torch CPU threads, 1..{MAX_THREADS} (default: all cores; 1 is fastest when other jobs keep "
+                "the cores busy). The same seed gives the same bytes with the same --threads on the same "
+                "machine; another thread count may change the last bit of some samples")
 
 
-def _positive(text: str) -> int:
+def _whole(low: int, high: int):
+    """An argparse type: a whole number in low..high."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"want a whole number in {low}..{high}, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"want a whole number in {low}..{high}, got {value}")
+        return value
+    return parse
+
+
+_positive = _whole(1, 10**9)
+_steps = _whole(1, MAX_STEPS)
+
+
+def _guidance(text: str) -> float:
+    """A classifier-free guidance scale: a finite number in 0..MAX_GUIDANCE (1 = off)."""
     try:
-        value = int(text)
+        value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"want a whole number >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"want a whole number >= 1, got {value}")
+        value = math.nan
+    if not 0 <= value <= MAX_GUIDANCE:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"want a number in 0..{MAX_GUIDANCE:g} (1 = no guidance), got {text!r}")
     return value
 
 
-def _sampler_args(parser: argparse.ArgumentParser, structure: bool = True) -> None:
-    """--steps and --guidance of the acoustic sampler; with ``structure`` also --plan-steps, --no-drums."""
-    parser.add_argument("--steps", type=_positive, default=ACOUSTIC_STEPS,
-                        help=f"acoustic diffusion steps (default {ACOUSTIC_STEPS})")
-    parser.add_argument("--guidance", type=float, default=GUIDANCE,
-                        help=f"acoustic classifier-free guidance scale, 1 = off (default {GUIDANCE:g})")
+def _sampler_args(parser: argparse.ArgumentParser, acoustic: bool = True, structure: bool = True) -> None:
+    """--steps and --guidance of the acoustic sampler; with ``structure`` also --plan-steps, --plan-guidance."""
+    if acoustic:
+        parser.add_argument("--steps", type=_steps, default=ACOUSTIC_STEPS,
+                            help=f"acoustic diffusion steps, 1..{MAX_STEPS} (default {ACOUSTIC_STEPS})")
+        parser.add_argument("--guidance", type=_guidance, default=GUIDANCE,
+                            help=f"acoustic classifier-free guidance scale, 0..{MAX_GUIDANCE:g}, 1 = off "
+                            f"(default {GUIDANCE:g})")
     if structure:
-        parser.add_argument("--plan-steps", type=_positive, default=PLAN_STEPS,
-                            help=f"structure diffusion steps (default {PLAN_STEPS})")
+        names = ["--plan-steps"] if acoustic else ["--plan-steps", "--steps"]  # plan: --steps is the old name
+        parser.add_argument(*names, dest="plan_steps", type=_steps, default=PLAN_STEPS,
+                            help=f"structure diffusion steps, 1..{MAX_STEPS} (default {PLAN_STEPS})")
+        parser.add_argument("--plan-guidance", type=_guidance, default=PLAN_GUIDANCE,
+                            help=f"structure classifier-free guidance scale, 0..{MAX_GUIDANCE:g}, 1 = off "
+                            f"(default {PLAN_GUIDANCE:g})")
         parser.add_argument("--no-drums", action="store_true", help="leave out the drum track")
 
 
@@ -42,8 +79,7 @@ def _model_args(parser: argparse.ArgumentParser, structure: bool = True) -> None
         parser.add_argument("--structure", help="structure checkpoint (default: the one shipped with the package)")
     parser.add_argument("--acoustic", help="acoustic checkpoint (default: the one shipped with the package)")
     parser.add_argument("--codec", help="codec checkpoint (default: the one shipped with the package)")
-    parser.add_argument("--threads", type=_positive, help="torch CPU threads (default: all cores; 1 is "
-                        "fastest when other jobs keep the cores busy)")
+    parser.add_argument("--threads", type=_whole(1, MAX_THREADS), help=THREADS_HELP)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -58,21 +94,24 @@ def build_parser() -> argparse.ArgumentParser:
     """The parser of every command; the parsed arguments' ``run`` is the command to call."""
     parser = _Parser(prog="audiodiff", description="Hierarchical music generation from a "
                                      "prompt like 'D minor, 96 bpm, 3/4, violin'.")
+    parser.add_argument("--version", action="version", version=f"audiodiff {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     plan = sub.add_parser("plan", help="write a plan (melody, chords, bass, comping, drums) as MIDI",
                           description="Write the structure model's plan for a prompt as a MIDI file, "
                           "without rendering audio.")
-    plan.add_argument("prompt",
-                      help="e.g. 'D minor, 96 bpm, 3/4, violin' (key, tempo, meter, instrument, seconds, seed)")
-    plan.add_argument("-o", "--output", required=True, help="MIDI file to write")
-    plan.add_argument("--bars", type=int, help="length in bars (default: from the prompt's seconds, at least 4)")
+    plan.add_argument("prompt", help=PROMPT_HELP)
+    plan.add_argument("-o", "--output", required=True, help="MIDI file to write (.mid)")
+    plan.add_argument("--bars", type=_positive, help="length in bars (default: from the prompt's seconds, at least "
+                      "4; with --from: the source's bars + --extend)")
     plan.add_argument("--seed", type=int, help="random seed (default: the prompt's, else random and printed)")
-    plan.add_argument("--steps", type=int, default=32, help="diffusion sampling steps (default 32)")
-    plan.add_argument("--no-drums", action="store_true", help="leave out the drum track")
-    plan.add_argument("--from", dest="source", metavar="FILE.mid", help="start from an existing plan/MIDI file")
+    _sampler_args(plan, acoustic=False)
+    plan.add_argument("--from", dest="source", metavar="FILE.mid", help="start from an existing plan/MIDI file (one "
+                      "tempo and meter). The prompt's key (same mode: the source is transposed) and tempo apply "
+                      "to it, and its instrument to the melody; a prompt meter, mode or length that contradicts "
+                      "the source is refused")
     plan.add_argument("--keep-bars", help="with --from: bars to keep, e.g. 1-4,9 (others are regenerated)")
-    plan.add_argument("--extend", type=int, help="with --from: add this many new bars at the end")
+    plan.add_argument("--extend", type=_positive, help="with --from: add this many new bars at the end")
     plan.add_argument("--structure", help="structure checkpoint (default: the one shipped with the package)")
     plan.add_argument("--force", action="store_true", help="overwrite the output file")
     plan.set_defaults(run=cmd_plan)
@@ -81,9 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
                          description="Generate audio for a prompt: the structure model writes a plan, the "
                          "acoustic model renders it. Writes the WAV and a sidecar <name>.json (prompt "
                          "fields, seed, plan) next to it; prints the path, key, tempo, meter, length and seed.")
-    gen.add_argument("prompt", help="e.g. 'D minor, 96 bpm, 3/4, violin' (key, tempo, meter, instrument, "
-                     "seconds, seed)")
-    gen.add_argument("-o", "--output", required=True, help="WAV file to write (24 kHz, 16 bit)")
+    gen.add_argument("prompt", help=PROMPT_HELP)
+    gen.add_argument("-o", "--output", required=True, help="WAV file to write (.wav, 24 kHz, 16 bit)")
     gen.add_argument("--seconds", type=float, help="length in seconds, 1..600 (default: the prompt's, else 10)")
     gen.add_argument("--seed", type=int, help="random seed (default: the prompt's, else random and printed)")
     _sampler_args(gen)
@@ -96,9 +134,10 @@ def build_parser() -> argparse.ArgumentParser:
     ren = sub.add_parser("render", help="MIDI plan -> WAV",
                          description="Render a MIDI file (e.g. from 'audiodiff plan', or your own) with the "
                          "acoustic model. Programs the model was not trained on are mapped to the nearest one "
-                         "it knows, and off-grid notes are quantized to 16ths (both with a warning).")
+                         "it knows, and off-grid notes are quantized to 16ths (both with a warning). A file "
+                         "with a tempo or meter change, or a tempo outside 40..240 bpm, is refused.")
     ren.add_argument("plan", help="MIDI file to render")
-    ren.add_argument("-o", "--output", required=True, help="WAV file to write (24 kHz, 16 bit)")
+    ren.add_argument("-o", "--output", required=True, help="WAV file to write (.wav, 24 kHz, 16 bit)")
     ren.add_argument("--seconds", type=float, help="cut the audio to this length (default: the whole plan + 1 s)")
     ren.add_argument("--seed", type=int, help="random seed (default: random and printed)")
     _sampler_args(ren, structure=False)
@@ -113,11 +152,11 @@ def build_parser() -> argparse.ArgumentParser:
                          "meters x instruments x seeds, into DIR: audio/, midi/, annotations/, manifest.jsonl, "
                          "manifest.csv, errors.jsonl. Rows without a seed get one derived from their index and "
                          "content. Bad rows go to errors.jsonl and the rest go on. Exit status 0: all rows "
-                         "written; 1: some rows failed; 2: usage error. Under torchrun each process does "
-                         "its share of the rows (RANK, WORLD_SIZE, LOCAL_RANK).")
+                         "written; 1: some rows failed (or a runtime failure); 2: usage error. Under torchrun each "
+                         "process does its share of the rows (RANK, WORLD_SIZE, LOCAL_RANK).")
     bat.add_argument("source", nargs="?", metavar="PROMPTS", help="prompts.csv or prompts.jsonl")
-    bat.add_argument("--out", required=True, metavar="DIR", help="output directory (new or empty, or a batch to "
-                     "--resume)")
+    bat.add_argument("-o", "--out", required=True, metavar="DIR", help="output directory (new or empty, or a "
+                     "batch to --resume); one batch at a time holds it (a lock file with its pid)")
     bat.add_argument("--grid", action="store_true", help="render a grid instead of a file: all 24 keys x --bpm x "
                      "--meters x --instruments x --seeds")
     bat.add_argument("--bpm", help="with --grid: START:STOP:STEP (stop included), e.g. 60:180:20, or 60,90,120 "
@@ -148,5 +187,6 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("source", metavar="DIR_OR_MANIFEST", help="directory of WAVs + sidecars, or .jsonl / .csv")
     ev.add_argument("--json", metavar="FILE.json", help="also write every clip's scores and the summary as JSON")
     ev.add_argument("--force", action="store_true", help="overwrite the JSON file")
+    ev.add_argument("--no-progress", action="store_true", help="no progress bar (shown on stderr for long sets)")
     ev.set_defaults(run=cmd_evaluate)
     return parser

@@ -1,10 +1,17 @@
-"""``audiodiff plan``: a prompt's plan (melody, chords, bass, comping, drums) as MIDI."""
+"""``audiodiff plan``: a prompt's plan (melody, chords, bass, comping, drums) as MIDI, or a MIDI file
+continued, inpainted or re-set (``--from``)."""
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
-from audiodiff.cli.messages import CliError, warn
-from audiodiff.cli.outputs import output_path
+from audiodiff.cli.messages import CliError, running, warn
+from audiodiff.cli.outputs import SUFFIXES, output_path
+
+if TYPE_CHECKING:
+    from audiodiff.music.plan import Plan
+    from audiodiff.music.prompt import Prompt
 
 
 def _keep_bars(text: str | None) -> frozenset[int]:
@@ -12,52 +19,104 @@ def _keep_bars(text: str | None) -> frozenset[int]:
     if not text:
         return frozenset()
     bars: set[int] = set()
-    try:
-        for part in text.split(","):
-            lo, _, hi = part.partition("-")
-            first, last = int(lo), int(hi or lo)
-            if first > last:
-                raise ValueError(part)
-            bars.update(range(first - 1, last))
-    except ValueError:
-        raise CliError(f"--keep-bars wants bar numbers like 1,2,5-8, got {text!r}") from None
-    if min(bars) < 0:
-        raise CliError("bar numbers start at 1")
+    for part in text.split(","):
+        lo, dash, hi = part.strip().partition("-")
+        try:
+            first, last = int(lo), int(hi if dash else lo)
+        except ValueError:
+            raise CliError(f"--keep-bars wants bar numbers like 1,2,5-8, got {text!r}") from None
+        if first < 1:
+            raise CliError(f"--keep-bars: bar numbers start at 1, got {part.strip()!r}")
+        if last < first:
+            raise CliError(f"--keep-bars: {part.strip()!r} runs backwards; write {last}-{first}")
+        bars.update(range(first - 1, last))
     return frozenset(bars)
+
+
+def check_length(prompt: Prompt, bars: int | None = None) -> None:
+    """Refuse a plan longer than the structure model writes, saying the real limit at the prompt's tempo and
+    meter (``bars``: the asked length, default the prompt's seconds)."""
+    from audiodiff.structure.compose import bars_for
+    from audiodiff.structure.model import MAX_BARS_GENERATED
+
+    bars = bars or bars_for(prompt)
+    if bars > MAX_BARS_GENERATED:
+        bar_seconds = prompt.meter.beats_per_bar * 60.0 / prompt.bpm
+        raise CliError(f"{bars} bars ({bars * bar_seconds:g} s at {prompt.bpm:g} bpm in {prompt.meter}) is too long: "
+                       f"the structure model writes at most {MAX_BARS_GENERATED} bars "
+                       f"({MAX_BARS_GENERATED * bar_seconds:.0f} s at this tempo and meter)")
+
+
+def _apply_prompt(source: Plan, given: dict[str, object], path: str) -> Plan:
+    """The source plan with the prompt's key (by transposing, same mode only) and tempo; a prompt meter,
+    mode or length that contradicts the source is refused, never silently dropped."""
+    from audiodiff.music.theory import Key, Meter
+
+    if "seconds" in given:
+        raise CliError("with --from the length is the source's bars plus --extend (or --bars); "
+                       "leave the length out of the prompt")
+    meter = given.get("meter")
+    if isinstance(meter, Meter) and meter != source.meter:
+        raise CliError(f"the prompt's meter {meter} contradicts {path} (in {source.meter}); a plan keeps its "
+                       "meter: leave the meter out of the prompt")
+    key = given.get("key")
+    if isinstance(key, Key) and key != source.key:
+        if key.mode != source.key.mode:
+            raise CliError(f"the prompt's key {key} contradicts {path} (in {source.key}): transposing cannot "
+                           f"change the mode; give a {source.key.mode} key or leave the key out")
+        source = source.transpose((key.tonic - source.key.tonic + 6) % 12 - 6)  # the nearer way, up or down
+    if "bpm" in given:
+        source = replace(source, bpm=float(given["bpm"]))  # type: ignore[arg-type]
+    return source
+
+
+def _source_bars(args: argparse.Namespace, source: Plan, keep: frozenset[int]) -> tuple[int, frozenset[int]]:
+    """The plan's length in bars and the source bars to keep, checked against the source."""
+    if args.bars and args.extend:
+        raise CliError("give --bars or --extend, not both")
+    if keep and max(keep) >= source.num_bars:
+        raise CliError(f"--keep-bars: bar {max(keep) + 1} is past the end of {args.source} ({source.num_bars} bars)")
+    keep = keep or frozenset(range(source.num_bars))  # keep everything: a continuation
+    bars = args.bars or source.num_bars + (args.extend or 0)
+    if max(keep) >= bars:
+        raise CliError(f"--bars {bars} is shorter than the {max(keep) + 1} bars kept from {args.source}; "
+                       "give more bars, or keep fewer with --keep-bars")
+    return bars, keep
 
 
 def cmd_plan(args: argparse.Namespace) -> None:
     """Write the structure model's plan for ``args.prompt`` (or continue ``--from``) as MIDI."""
-    from dataclasses import replace
-
     from audiodiff.io.checkpoint import default_checkpoint
     from audiodiff.music.midi import load_midi, save_midi
-    from audiodiff.music.prompt import parse
+    from audiodiff.music.prompt import Prompt, parse_fields
     from audiodiff.seeds import resolve_seed
     from audiodiff.structure.compose import compose
     from audiodiff.structure.model import StructureModel
 
-    prompt = parse(args.prompt)
+    given = parse_fields(args.prompt)
+    prompt = Prompt(**given)  # type: ignore[arg-type]
     if args.seed is not None:
         prompt = replace(prompt, seed=args.seed)
     prompt = replace(prompt, seed=resolve_seed(prompt.seed))
-    out = output_path(args.output, args.force)
-    source, keep = None, _keep_bars(args.keep_bars)
-    bars = args.bars
+    out = output_path(args.output, args.force, SUFFIXES["midi"])
+    source, keep, bars = None, _keep_bars(args.keep_bars), args.bars
     if args.source:
         source, report = load_midi(args.source)
         if report.num_moved:
             warn(f"{args.source}: {report.num_moved} note times moved to the 16th grid "
                  f"(max {report.max_error_seconds * 1000:.0f} ms)")
-        prompt = replace(prompt, key=source.key, bpm=source.bpm, meter=source.meter)
-        if not keep:
-            keep = frozenset(range(source.num_bars))  # keep everything: a continuation
-        bars = bars or source.num_bars + (args.extend or 0)
+        source = _apply_prompt(source, given, args.source)
+        bars, keep = _source_bars(args, source, keep)
+        melody = source.melody
+        prompt = replace(prompt, key=source.key, bpm=source.bpm, meter=source.meter,
+                         program=prompt.program if "program" in given or melody is None else melody.program)
     elif args.keep_bars or args.extend:
         raise CliError("--keep-bars and --extend need --from FILE.mid")
+    check_length(prompt, bars)
     model = StructureModel.load(args.structure or default_checkpoint("structure"))
-    plan = compose(model, [prompt], bars=bars, steps=args.steps, drums=not args.no_drums,
-                   source=source, keep_bars=keep)[0]
-    save_midi(plan, out)
+    with running():
+        plan = compose(model, [prompt], bars=bars, steps=args.plan_steps, guidance=args.plan_guidance,
+                       drums=not args.no_drums, source=source, keep_bars=keep)[0]
+        save_midi(plan, out)
     print(f"{out}: {plan.key.name}, {plan.bpm:g} bpm, {plan.meter}, {plan.num_bars} bars, "
           f"{plan.seconds:.1f} s, seed {prompt.seed}")

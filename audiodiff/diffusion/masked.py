@@ -62,7 +62,7 @@ def sample(denoise: Denoiser, tokens: Sequence[torch.Tensor], keep: Sequence[tor
     stream i may never produce (PAD, MASK). ``order_noise`` adds Gumbel noise, annealed to zero,
     to the log-confidences that decide which tokens are revealed first (MaskGIT's choice
     temperature): without it the most frequent tokens (repeated notes) win early and spread.
-    Returns the completed streams.
+    Returns the completed streams; raises ValueError if the denoiser returns NaN or infinite logits.
     """
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
@@ -74,6 +74,9 @@ def sample(denoise: Denoiser, tokens: Sequence[torch.Tensor], keep: Sequence[tor
         logits = guided_logits(denoise, x, guidance)
         proposals, confidences = [], []
         for i, lg in enumerate(logits):
+            if not torch.isfinite(lg).all():  # torch.multinomial would fail with an obscure message
+                raise ValueError("the structure model produced NaN or infinite logits; its checkpoint is "
+                                 "probably broken")
             lg = lg.float() / max(temperature, 1e-6)
             for banned in (forbid[i] if i < len(forbid) else ()):
                 lg[..., banned] = -float("inf")

@@ -8,7 +8,13 @@ A set is either
   and named in the notes, or
 - a **manifest**, JSON Lines (``.jsonl``) or CSV (``.csv``), one row per clip with columns
   ``audio``, ``key``, ``bpm`` and optionally ``mode`` (then ``key`` is the tonic, as in the
-  corpus manifests), ``meter`` and ``plan``; paths are relative to the manifest's folder.
+  corpus manifests), ``meter``, ``seconds`` and ``plan`` (or ``midi``, as ``audiodiff batch``
+  names it); paths are relative to the manifest's folder.
+
+A clip whose audio cannot be scored (unreadable, empty, NaN or infinite samples, silent, shorter
+than its labelled ``seconds`` or than MIN_SECONDS) or whose plan cannot be read becomes one row
+with a ``problem`` and no estimates; the summary counts it as failing every criterion (and as 0
+faithfulness where it has a plan), so bad audio never raises a score.
 
 Adherence follows :mod:`audiodiff.eval.estimators` (key exact / exact-or-relative, tempo within 4 %,
 tempo bin exact / within one bin); faithfulness follows :mod:`audiodiff.eval.faithfulness`.
@@ -36,12 +42,15 @@ from audiodiff.music.plan import Plan
 from audiodiff.music.theory import Key, Meter
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
+MIN_SECONDS = 1.0  # shorter audio gives no meaningful key or tempo estimate
+SILENCE_PEAK = 1e-4  # -80 dBFS: below this peak a clip is silent
+SHORT_TOLERANCE = 0.95  # audio shorter than this share of its labelled length is truncated
 
 
 @dataclass(frozen=True)
 class Clip:
     """One clip to score: audio file, labelled key and tempo (bpm of the meter's beat), optional
-    meter and plan (a path to MIDI / plan JSON, or a plan dict)."""
+    meter, labelled length in seconds and plan (a path to MIDI / plan JSON, or a plan dict)."""
 
     name: str
     audio: Path
@@ -49,26 +58,29 @@ class Clip:
     bpm: float
     meter: Meter | None = None
     plan: Path | dict | None = None
+    seconds: float | None = None
 
 
 @dataclass(frozen=True)
 class ClipScore:
-    """Estimates and scores of one clip."""
+    """Estimates and scores of one clip; with a ``problem`` (why it could not be scored) they are None."""
 
     clip: Clip
-    est_key: Key
-    est_bpm: float
-    adherence: Adherence
+    est_key: Key | None
+    est_bpm: float | None
+    adherence: Adherence | None
     faithfulness: Faithfulness | None
+    problem: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready row."""
         c = self.clip
+        adherence = asdict(self.adherence) if self.adherence else dict.fromkeys(Adherence.__dataclass_fields__)
+        faith = asdict(self.faithfulness) if self.faithfulness else dict.fromkeys(Faithfulness.__dataclass_fields__)
         return {"name": c.name, "audio": str(c.audio), "key": c.key.name, "bpm": c.bpm,
-                "meter": c.meter.name if c.meter else None, "est_key": self.est_key.name,
-                "est_bpm": round(self.est_bpm, 2), **asdict(self.adherence),
-                **(asdict(self.faithfulness) if self.faithfulness else
-                   {"melody_onset_f1": None, "onset_f1": None, "chroma_agreement": None})}
+                "meter": c.meter.name if c.meter else None, "problem": self.problem,
+                "est_key": self.est_key.name if self.est_key else None,
+                "est_bpm": None if self.est_bpm is None else round(self.est_bpm, 2), **adherence, **faith}
 
 
 def parse_key(text: str, mode: str | None = None) -> Key:
@@ -91,13 +103,15 @@ def _clip(row: dict[str, Any], base: Path, where: str) -> Clip:
         bpm = float(row["bpm"])
         meter = Meter.parse(str(row["meter"])) if row.get("meter") else None
         key = parse_key(str(row["key"]), row.get("mode") or None)
+        seconds = float(row["seconds"]) if row.get("seconds") not in (None, "") else None
     except ValueError as err:
         raise ValueError(f"{where}: {err}") from None
-    plan: Path | dict | None = row.get("plan_data") or None
-    if row.get("plan"):
-        plan = base / str(row["plan"])
+    plan: Path | dict | None = row.get("plan_data") or None  # embedded: needs no file
+    plan_file = row.get("plan") or row.get("midi")  # batch manifests name the plan's MIDI 'midi'
+    if plan is None and plan_file:
+        plan = base / str(plan_file)
     audio = base / str(row["audio"])
-    return Clip(str(row.get("name") or row.get("id") or audio.stem), audio, key, bpm, meter, plan)
+    return Clip(str(row.get("name") or row.get("id") or audio.stem), audio, key, bpm, meter, plan, seconds)
 
 
 def read_clips(source: str | Path) -> tuple[list[Clip], list[str]]:
@@ -115,9 +129,11 @@ def read_clips(source: str | Path) -> tuple[list[Clip], list[str]]:
                 continue
             try:
                 row = json.loads(sidecar.read_text())
-            except (OSError, json.JSONDecodeError) as err:
-                raise ValueError(f"{sidecar}: not readable JSON ({err})") from None
-            clips.append(_clip({**row, "audio": audio.name, "name": audio.stem}, source, str(sidecar)))
+                if not isinstance(row, dict):
+                    raise ValueError("not a JSON object")
+                clips.append(_clip({**row, "audio": audio.name, "name": audio.stem}, source, str(sidecar)))
+            except (OSError, ValueError) as err:  # one bad sidecar skips its clip, not the folder
+                notes.append(f"{sidecar}: unusable sidecar ({' '.join(str(err).split())}); {audio.name} skipped")
     elif source.is_file() and source.suffix.lower() in (".jsonl", ".csv"):
         if source.suffix.lower() == ".csv":
             rows = list(csv.DictReader(source.read_text().splitlines()))
@@ -148,23 +164,54 @@ def load_plan(plan: Path | dict) -> Plan:
         raise ValueError(f"{plan}: not a readable plan ({type(err).__name__}: {err})") from None
 
 
+def audio_problem(audio: np.ndarray, rate: int, seconds: float | None = None) -> str | None:
+    """Why ``audio [N]`` at ``rate`` Hz cannot be scored (labelled ``seconds`` long), or None if it can."""
+    if len(audio) == 0:
+        return "empty audio (0 samples)"
+    if not np.isfinite(audio).all():
+        return "audio holds NaN or infinite samples"
+    length = len(audio) / rate
+    if seconds is not None and length < SHORT_TOLERANCE * seconds:
+        return f"audio is {length:.3g} s long, its label says {seconds:g} s (truncated?)"
+    if length < MIN_SECONDS:
+        return f"audio is {length:.3g} s long, too short to estimate key and tempo (need {MIN_SECONDS:g} s)"
+    peak = float(np.abs(audio).max())
+    if peak < SILENCE_PEAK:
+        return f"silent audio (peak {20 * np.log10(peak) if peak > 0 else -np.inf:.0f} dBFS)"
+    return None
+
+
 def score_clip(clip: Clip) -> ClipScore:
-    """Estimate key and tempo of the clip's audio; faithfulness when it has a plan."""
+    """Estimate key and tempo of the clip's audio; faithfulness when it has a plan. A clip that cannot be
+    scored (see :func:`audio_problem`, unreadable audio or plan) gets a ``problem`` instead of estimates."""
     from audiodiff.io.audio import read_audio
 
-    audio, rate = read_audio(clip.audio)
+    try:
+        audio, rate = read_audio(clip.audio)
+        plan = load_plan(clip.plan) if clip.plan is not None else None
+    except (ValueError, OSError) as err:
+        return ClipScore(clip, None, None, None, None, " ".join(str(err).split()))
+    problem = audio_problem(audio, rate, clip.seconds)
+    if problem is not None:
+        return ClipScore(clip, None, None, None, None, problem)
     est_key, est_bpm = estimate_audio_key(audio, rate), estimate_audio_tempo(audio, rate)
-    faith = plan_faithfulness(audio, rate, load_plan(clip.plan)) if clip.plan is not None else None
+    faith = plan_faithfulness(audio, rate, plan) if plan is not None else None
     return ClipScore(clip, est_key, est_bpm, adherence(clip.key, clip.bpm, est_key, est_bpm), faith)
 
 
+_FAILED = Adherence(**dict.fromkeys(Adherence.__dataclass_fields__, False))
+
+
 def summary(scores: list[ClipScore]) -> dict[str, Any]:
-    """Fractions passing each adherence criterion, and mean faithfulness over clips with a plan."""
-    out: dict[str, Any] = {"clips": len(scores), **summarize([s.adherence for s in scores])}
-    faith = [s.faithfulness for s in scores if s.faithfulness]
+    """Fractions passing each adherence criterion, and mean faithfulness over clips with a plan; a clip
+    with a problem fails every criterion and counts 0 faithfulness."""
+    out: dict[str, Any] = {"clips": len(scores), "clips_failed": sum(s.problem is not None for s in scores),
+                           **summarize([s.adherence or _FAILED for s in scores])}
+    faith = [s.faithfulness for s in scores if s.faithfulness or (s.problem and s.clip.plan is not None)]
     out["clips_with_plan"] = len(faith)
     for name in Faithfulness.__dataclass_fields__:
-        values = [getattr(f, name) for f in faith if getattr(f, name) is not None]
+        values = [0.0 if f is None else getattr(f, name) for f in faith]
+        values = [v for v in values if v is not None]
         out[name] = float(np.mean(values)) if values else None
     return out
 
@@ -181,15 +228,22 @@ def format_table(scores: list[ClipScore], totals: dict[str, Any]) -> str:
 
     head = ["clip", "label", "estimate"] + [t for _, t in _COLUMNS] + [t for _, t in _FAITH]
     rows = [head]
+    problems = []
     for s in scores:
+        label = f"{s.clip.key.short_name} {s.clip.bpm:g}"
+        if s.problem is not None or s.adherence is None or s.est_key is None or s.est_bpm is None:
+            rows.append([s.clip.name, label, "FAILED"] + ["no"] * len(_COLUMNS) + ["-"] * len(_FAITH))
+            problems.append(f"{s.clip.name}: {s.problem}")
+            continue
         faith = asdict(s.faithfulness) if s.faithfulness else {}
-        rows.append([s.clip.name, f"{s.clip.key.short_name} {s.clip.bpm:g}", f"{s.est_key.short_name} {s.est_bpm:.1f}"]
+        rows.append([s.clip.name, label, f"{s.est_key.short_name} {s.est_bpm:.1f}"]
                     + ["yes" if getattr(s.adherence, f) else "no" for f, _ in _COLUMNS]
                     + [cell(faith.get(f)) for f, _ in _FAITH])
-    rows.append([f"all ({totals['clips']})", "", ""] + [cell(totals.get(f)) for f, _ in _COLUMNS]
+    failed = f", {totals['clips_failed']} failed" if totals.get("clips_failed") else ""
+    rows.append([f"all ({totals['clips']}{failed})", "", ""] + [cell(totals.get(f)) for f, _ in _COLUMNS]
                 + [cell(totals.get(f)) for f, _ in _FAITH])
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
     lines = ["  ".join(v.ljust(w) if i < 3 else v.rjust(w) for i, (v, w) in enumerate(zip(r, widths))) for r in rows]
     lines.insert(1, "-" * len(lines[0]))
     lines.insert(len(lines) - 1, "-" * len(lines[0]))
-    return "\n".join(lines)
+    return "\n".join(lines + [f"FAILED {p}" for p in problems])

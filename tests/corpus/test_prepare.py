@@ -12,6 +12,7 @@ from conftest import tiny_data_config
 from audiodiff.corpus.config import DataConfig
 from audiodiff.corpus.items import build_item_specs, split_tunes
 from audiodiff.corpus.prepare import SPLITS, prepare
+from audiodiff.io.atomic import temp_glob
 from audiodiff.music.midi import save_midi
 from audiodiff.music.plan import Note, Plan, Track
 from audiodiff.music.theory import Key, Meter
@@ -62,16 +63,19 @@ def test_killed_run_resumes_without_redoing_or_corrupting(tiny_corpus, tmp_path)
             "from audiodiff.corpus.prepare import prepare; "
             f"prepare({str(tmp_path)!r}, tiny_data_config(), workers=1)")
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=Path(__file__).parents[2])
+    def records():  # finished item records (temporary files start with a dot)
+        return [p for p in (tmp_path / "items").rglob("*.json") if not p.name.startswith(".")]
+
     deadline = time.time() + 60
-    while time.time() < deadline and not list((tmp_path / "items").rglob("*.json")):
+    while time.time() < deadline and not records():
         time.sleep(0.02)
     proc.kill()
     proc.wait()
-    done = {p: p.stat().st_mtime_ns for p in (tmp_path / "items").rglob("*.json")}
+    done = {p: p.stat().st_mtime_ns for p in records()}
     assert done and not (tmp_path / "summary.json").exists()
     prepare(tmp_path, tiny_data_config(), workers=1)
     assert all(p.stat().st_mtime_ns == t for p, t in done.items())  # finished items were not redone
-    assert not list(tmp_path.rglob(".*.tmp-*"))
+    assert not list(tmp_path.rglob(temp_glob()))
     for split in SPLITS:
         assert manifest(tmp_path, split) == manifest(tiny_corpus, split)
 

@@ -40,9 +40,8 @@ def test_extends_merges_dicts_key_by_key_and_replaces_the_rest(tmp_path):
 
 
 def test_bad_configs_are_one_line_errors(tmp_path):
-    with pytest.raises(ValueError,
-                       match="no config 'nope'; choose one of arrangements_cpu, cpu, full, tiny or give a JSON file"):
-        load_config("data", "nope")
+    with pytest.raises(ValueError, match="no config 'nope'; choose one of cpu, gpu, tiny or give a JSON file"):
+        load_config("structure", "nope")
     (tmp_path / "loop.json").write_text(json.dumps({"extends": "loop.json"}))
     with pytest.raises(ValueError, match="extends itself"):
         load_config("codec", tmp_path / "loop.json")

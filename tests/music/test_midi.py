@@ -3,7 +3,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from audiodiff.music.midi import load_midi, save_midi
+from audiodiff.music.midi import TimedNote, load_midi, read_midi, save_midi
 from audiodiff.music.plan import Note, Plan, Track
 from audiodiff.music.theory import ALL_KEYS, SUPPORTED_METERS, Chord, Key, Meter
 
@@ -77,7 +77,12 @@ def test_key_is_estimated_when_the_file_has_none(tmp_path):
     assert load_midi(tmp_path / "nokey.mid")[0].key == Key(2, "minor")
 
 
-@pytest.mark.parametrize("content,message", [(b"", "not a readable MIDI"), (b"MThd garbage", "not a readable MIDI")])
+@pytest.mark.parametrize("content,message", [
+    (b"", "empty file, not a MIDI file"),
+    (b"MThd garbage", "truncated MIDI file"),
+    (b"MThd\x00\x00\x00\x06\x00\x01\x00\x01\x01\xe0MTrk\x00\x00\x00\x10\x00\x90\x3c", "truncated MIDI file"),
+    (b"hello, not MIDI at all", r"not a readable MIDI file \(MThd not found"),
+])
 def test_bad_midi_gives_one_line_error(tmp_path, content, message):
     path = tmp_path / "bad.mid"
     path.write_bytes(content)
@@ -96,18 +101,80 @@ def test_unsupported_meter_is_refused(tmp_path):
         load_midi(tmp_path / "five.mid")
 
 
-def test_the_plans_tempo_is_the_files_first_tempo(tmp_path):
-    """A file that starts at 120 qpm and slows to 60 in bar 2: the plan's tempo is the opening one."""
+def write_file(path, *messages, tempo=500000, meter=(4, 4)):
+    """A one-track file: tempo and meter at tick 0, then ``messages`` (delta times in ticks, 480 a quarter)."""
     mid = mido.MidiFile(ticks_per_beat=480)
-    track = mido.MidiTrack()
-    mid.tracks.append(track)
-    track.append(mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(120), time=0))
-    track.append(mido.Message("note_on", note=60, velocity=80, time=0))
-    track.append(mido.Message("note_off", note=60, velocity=0, time=1920))
-    track.append(mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(60), time=0))
-    track.append(mido.Message("note_on", note=62, velocity=80, time=0))
-    track.append(mido.Message("note_off", note=62, velocity=0, time=1920))
-    mid.save(tmp_path / "rit.mid")
-    plan, _ = load_midi(tmp_path / "rit.mid")
-    assert plan.bpm == pytest.approx(120.0)
-    assert [(n.pitch, n.start, n.duration) for n in plan.melody.notes] == [(60, 0, 16), (62, 16, 16)]
+    mid.tracks.append(mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=tempo),
+                                      mido.MetaMessage("time_signature", numerator=meter[0], denominator=meter[1]),
+                                      *messages]))
+    mid.save(path)
+    return path
+
+
+def quarter_notes(n, pitch=60):
+    out = []
+    for _ in range(n):
+        out += [mido.Message("note_on", note=pitch, velocity=80), mido.Message("note_off", note=pitch, time=480)]
+    return out
+
+
+def test_read_midi_follows_the_tempo_map(tmp_path):
+    # 8 beats at 120 bpm (4 s), then 8 beats at 60 bpm (8 s): 12 s in all, not 8
+    path = write_file(tmp_path / "two.mid", *quarter_notes(8), mido.MetaMessage("set_tempo", tempo=1000000),
+                      *quarter_notes(8, 62))
+    score = read_midi(path)
+    notes = score.tracks[0].notes
+    assert [(c.seconds, c.quarters, c.qpm) for c in score.tempo_changes] == [(0, 0, 120), (4, 8, 60)]
+    assert notes[7] == TimedNote(60, 3.5, 4.0, 80) and notes[8] == TimedNote(62, 4.0, 5.0, 80)
+    assert notes[-1].end == pytest.approx(12.0) and score.end_seconds == pytest.approx(12.0)
+    assert score.quarters(10.0) == pytest.approx(14.0)
+
+
+def test_load_midi_refuses_a_tempo_change_and_names_it(tmp_path):
+    path = write_file(tmp_path / "two.mid", *quarter_notes(8), mido.MetaMessage("set_tempo", tempo=1000000),
+                      *quarter_notes(8))
+    with pytest.raises(ValueError, match=r"tempo changes at 4 s, after 8 beats \(120 -> 60 bpm\); audiodiff plans "
+                       r"have one tempo") as info:
+        load_midi(path)
+    assert "\n" not in str(info.value)
+
+
+def test_load_midi_refuses_a_meter_change_and_names_it(tmp_path):
+    path = write_file(tmp_path / "meters.mid", *quarter_notes(8),
+                      mido.MetaMessage("time_signature", numerator=3, denominator=4), *quarter_notes(6))
+    score = read_midi(path)
+    assert [(m.quarters, m.name) for m in score.meter_changes] == [(0, "4/4"), (8, "3/4")]
+    with pytest.raises(ValueError, match=r"meter changes at 4 s, after 2 bars of 4/4 \(4/4 -> 3/4\)"):
+        load_midi(path)
+
+
+def test_repeated_tempo_and_meter_events_and_changes_after_the_music_are_not_changes(tmp_path):
+    path = write_file(tmp_path / "same.mid", mido.MetaMessage("set_tempo", tempo=500000), *quarter_notes(4),
+                      mido.MetaMessage("set_tempo", tempo=500000),
+                      mido.MetaMessage("time_signature", numerator=4, denominator=4), *quarter_notes(4),
+                      mido.MetaMessage("set_tempo", tempo=1000000, time=480))
+    plan, _ = load_midi(path)
+    assert plan.bpm == 120 and plan.num_steps == 36 and len(read_midi(path).tempo_changes) == 2
+
+
+def test_overlapping_notes_of_one_pitch_are_both_kept(tmp_path):
+    # C4 on at 0, C4 on again at 1 beat, one note-off at 3 beats: two notes, the first closed at the second onset
+    path = write_file(tmp_path / "overlap.mid", mido.Message("note_on", note=60, velocity=70),
+                      mido.Message("note_on", note=60, velocity=90, time=480),
+                      mido.Message("note_off", note=60, time=960))
+    assert read_midi(path).tracks[0].notes == [TimedNote(60, 0.0, 0.5, 70), TimedNote(60, 0.5, 1.5, 90)]
+    plan, _ = load_midi(path)
+    assert [(n.start, n.duration, n.velocity) for n in plan.tracks[0].notes] == [(0, 4, 70), (4, 8, 90)]
+
+
+def test_a_note_without_note_off_ends_with_its_track(tmp_path):
+    path = write_file(tmp_path / "open.mid", mido.Message("note_on", note=60, velocity=70),
+                      mido.MetaMessage("end_of_track", time=960))
+    assert read_midi(path).tracks[0].notes == [TimedNote(60, 0.0, 1.0, 70)]
+
+
+@pytest.mark.parametrize("tempo,bpm", [(16759777, "3.58"), (50000, "1200")])
+def test_load_midi_refuses_a_tempo_the_models_do_not_know(tmp_path, tempo, bpm):
+    path = write_file(tmp_path / "fast.mid", *quarter_notes(2), tempo=tempo)
+    with pytest.raises(ValueError, match=f"tempo {bpm} bpm is outside 40..240 bpm"):
+        load_midi(path)

@@ -1,4 +1,6 @@
 import dataclasses
+import re
+import time
 
 import pytest
 from hypothesis import given, settings
@@ -13,6 +15,7 @@ from audiodiff.music.prompt import (
     DEFAULT_PROGRAM,
     DEFAULT_SECONDS,
     DEFAULT_SEED,
+    MAX_PROMPT_CHARS,
     SECONDS_RANGE,
     Prompt,
     parse,
@@ -50,7 +53,13 @@ def test_missing_fields_get_defaults():
     ("seed=7 30s flute 6/8 128 BPM F# minor", Prompt(key("F#", "minor"), 128, Meter(6, 8), 73, 30.0, 7)),
     ("tempo 90, 2/4, program 41", Prompt(bpm=90, meter=Meter(2, 4), program=40)),
     ("Gm 96 bpm", Prompt(key("G", "minor"), 96)),   # Gm followed by a tempo is the key
-    ("Gm, gm 41", Prompt(key("G", "minor"), program=40)),
+    ("Gm, program 41", Prompt(key("G", "minor"), program=40)),
+    ("Gm 96", Prompt(key("G", "minor"), 96)),   # a bare number right after the key is the tempo
+    ("Am 100", Prompt(key("A", "minor"), 100)),
+    ("D minor 96.5, violin", Prompt(key("D", "minor"), 96.5, program=40)),
+    ("A violin", Prompt(key("A"), program=40)),  # a capital A is the key
+    ("a minor, violin", Prompt(key("A", "minor"), program=40)),
+    ("a, violin", Prompt(key("A"), program=40)),
     ("electric guitar (jazz), E flat minor", Prompt(key("Eb", "minor"), program=26)),
     ("lead 8 (bass + lead), 60 bpm", Prompt(bpm=60, program=87)),
     ("key=Bb, 4/4", Prompt(key("Bb"))),
@@ -236,6 +245,34 @@ def test_junk_words_raise(p, junk, where):
         parse(", ".join(fields))
     assert repr(junk) in str(err.value)
     assert ALLOWED_HELP in str(err.value)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("a violin", "'a violin' is ambiguous"),
+    ("D minor, 96 bpm, a solo violin", "key given twice"),  # "solo" is no instrument: "a" is the key again
+    ("Gm, gm 41", "key given twice"),  # in a prompt "gm" is the key G minor, never a GM program
+    ("violin 96", "unknown word(s) in prompt: '96'"),  # a bare number away from the key
+    ("Am 300", "40..240"),
+])
+def test_ambiguous_or_misplaced_words_are_refused(text, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        parse(text)
+
+
+def test_long_prompts_are_refused_in_one_line():
+    with pytest.raises(ValueError, match=f"1001 characters long; at most {MAX_PROMPT_CHARS}"):
+        parse("x" * 1001)
+
+
+@pytest.mark.parametrize("text", [
+    "violin " * 142, "foo " * 250, "a " * 500, "D minor" + " " * 990 + "/ 4", "3" + " / " * 300 + "4",
+])
+def test_parsing_takes_linear_time(text):
+    text = text[:MAX_PROMPT_CHARS]
+    start = time.perf_counter()
+    with pytest.raises(ValueError):
+        parse(text)
+    assert time.perf_counter() - start < 0.1
 
 
 def test_seed_bounds_are_what_numpy_accepts():
