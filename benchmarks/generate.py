@@ -61,8 +61,8 @@ SPEED_SECONDS = (10.0, 60.0)
 TEMPOS = tuple(round(float(b), 1) for b in np.linspace(60, 180, 10))
 MAX_10S_SECONDS, MAX_60S_RATIO, MAX_RSS_GB = 1.0, 6.5, 1.5
 MIN_KEY_EXACT, MIN_TEMPO_SHARE = 0.90, 0.95  # tempo: share of the ground truth's score
-METRICS = (("key_exact", "key exact"), ("key_relative", "key exact or relative"),
-           ("tempo_within", "tempo within 4 %"), ("tempo_bin", "tempo bin"))
+METRICS = (("key_exact", "key exact"), ("key_weighted", "key MIREX weighted score"),
+           ("key_relative", "key exact or relative"), ("tempo_within", "tempo within 4 %"), ("tempo_bin", "tempo bin"))
 TEMPO_METRICS = ("tempo_within", "tempo_bin")
 
 

@@ -264,7 +264,7 @@ def test_generate_refuses_overwrite_and_writes_nothing_on_bad_input(ckpts, tmp_p
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.wav", "side.json"]
     with pytest.raises(SystemExit) as exit:  # argparse's own usage error
         main(["generate", "C major", "-o", str(tmp_path / "s.wav"), "--steps", "0"])
-    assert exit.value.code == 2 and "--steps: want a whole number >= 1" in capsys.readouterr().err
+    assert exit.value.code == 2 and "--steps: want a whole number in 1..1000, got 0" in capsys.readouterr().err
 
 
 def test_generate_force_overwrites_the_wav_and_its_sidecar_and_no_drums_drops_the_drums(ckpts, tmp_path):
@@ -285,7 +285,7 @@ def test_generate_with_nan_model_fails_cleanly(ckpts, tmp_path, monkeypatch, cap
     monkeypatch.setattr(AcousticNet, "forward", lambda self, x, *args: torch.full_like(x, float("nan")))
     out = tmp_path / "nan.wav"
     assert generate(ckpts, out, "C major, 2 s, seed 1", "--plan-out", str(tmp_path / "nan.mid"),
-                    "--plot", str(tmp_path / "nan.png")) == 2
+                    "--plot", str(tmp_path / "nan.png")) == 1  # a runtime failure
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "model produced NaN" in err and "\n" not in err
     assert list(tmp_path.iterdir()) == []

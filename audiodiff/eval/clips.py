@@ -216,7 +216,7 @@ def summary(scores: list[ClipScore]) -> dict[str, Any]:
     return out
 
 
-_COLUMNS = (("key_exact", "key"), ("key_relative", "key~rel"), ("tempo_within", "bpm4%"),
+_COLUMNS = (("key_exact", "key"), ("key_relative", "key~rel"), ("key_weighted", "keyW"), ("tempo_within", "bpm4%"),
             ("tempo_bin", "bin"), ("tempo_bin_near", "bin±1"))
 _FAITH = (("melody_onset_f1", "melF1"), ("onset_f1", "F1"), ("chroma_agreement", "chroma"))
 
@@ -225,6 +225,9 @@ def format_table(scores: list[ClipScore], totals: dict[str, Any]) -> str:
     """A plain-text table: one row per clip, then the fractions over all clips."""
     def cell(value: Any) -> str:
         return "-" if value is None else f"{value:.2f}"
+
+    def flag(value: bool | float) -> str:
+        return ("yes" if value else "no") if isinstance(value, bool) else cell(value)
 
     head = ["clip", "label", "estimate"] + [t for _, t in _COLUMNS] + [t for _, t in _FAITH]
     rows = [head]
@@ -237,7 +240,7 @@ def format_table(scores: list[ClipScore], totals: dict[str, Any]) -> str:
             continue
         faith = asdict(s.faithfulness) if s.faithfulness else {}
         rows.append([s.clip.name, label, f"{s.est_key.short_name} {s.est_bpm:.1f}"]
-                    + ["yes" if getattr(s.adherence, f) else "no" for f, _ in _COLUMNS]
+                    + [flag(getattr(s.adherence, f)) for f, _ in _COLUMNS]
                     + [cell(faith.get(f)) for f, _ in _FAITH])
     failed = f", {totals['clips_failed']} failed" if totals.get("clips_failed") else ""
     rows.append([f"all ({totals['clips']}{failed})", "", ""] + [cell(totals.get(f)) for f, _ in _COLUMNS]

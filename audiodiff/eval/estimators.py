@@ -2,7 +2,9 @@
 
 Key: mean chroma-CQT, corrected for harmonic leakage, against Temperley key profiles. Tempo:
 librosa's onset-autocorrelation estimate. Control metrics follow Mustango: key exact,
-exact-or-relative, tempo within 4 %, tempo bin (edges 40, 60, 70, 90, 110, 140, 160, 210 bpm) exact and within one bin.
+exact-or-relative, tempo within 4 %, tempo bin (edges 40, 60, 70, 90, 110, 140, 160, 210 bpm)
+exact and within one bin; beside them the MIREX weighted key score (``mir_eval.key.weighted_score``:
+1 exact, 0.5 a fifth away in the same mode, 0.3 relative, 0.2 parallel, else 0).
 """
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from audiodiff.music.theory import Key, estimate_key
+from audiodiff.music.theory import PITCH_CLASS_NAMES_SHARP, Key, estimate_key
 
 TEMPO_BIN_EDGES = (40, 60, 70, 90, 110, 140, 160, 210)
 # A note's third harmonic sounds a twelfth above it, so chroma leaks from each pitch class into
@@ -47,9 +49,20 @@ class Adherence:
 
     key_exact: bool
     key_relative: bool  # exact or the relative major/minor
+    key_weighted: float  # MIREX weighted key score, 0..1
     tempo_within: bool  # within 4 %
     tempo_bin: bool
     tempo_bin_near: bool  # same or neighbouring bin
+
+
+def weighted_key_score(label: Key, estimate: Key) -> float:
+    """MIREX weighted key score of ``estimate`` against ``label`` (``mir_eval.key.weighted_score``)."""
+    from mir_eval.key import weighted_score
+
+    def name(key: Key) -> str:
+        return f"{PITCH_CLASS_NAMES_SHARP[key.tonic]} {key.mode}"
+
+    return float(weighted_score(name(label), name(estimate)))
 
 
 def adherence(label_key: Key, label_bpm: float, est_key: Key, est_bpm: float) -> Adherence:
@@ -58,6 +71,7 @@ def adherence(label_key: Key, label_bpm: float, est_key: Key, est_bpm: float) ->
     return Adherence(
         key_exact=est_key == label_key,
         key_relative=est_key in (label_key, label_key.relative),
+        key_weighted=weighted_key_score(label_key, est_key),
         tempo_within=abs(est_bpm - label_bpm) <= TEMPO_TOLERANCE * label_bpm,
         tempo_bin=bin_gap == 0,
         tempo_bin_near=bin_gap <= 1,

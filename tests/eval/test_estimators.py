@@ -2,7 +2,14 @@
 import numpy as np
 import pytest
 
-from audiodiff.eval.estimators import adherence, estimate_audio_key, estimate_audio_tempo, summarize, tempo_bin
+from audiodiff.eval.estimators import (
+    adherence,
+    estimate_audio_key,
+    estimate_audio_tempo,
+    summarize,
+    tempo_bin,
+    weighted_key_score,
+)
 from audiodiff.music.theory import Key
 
 SR = 22050
@@ -35,7 +42,17 @@ def test_adherence_criteria():
     b = adherence(d, 100.0, d, 200.0)
     assert (b.key_exact, b.tempo_within, b.tempo_bin, b.tempo_bin_near) == (True, False, False, False)
     assert summarize([a, b])["key_exact"] == 0.5
+    assert (a.key_weighted, b.key_weighted) == (0.3, 1.0) and summarize([a, b])["key_weighted"] == 0.65
     assert [tempo_bin(x) for x in (30, 40, 65, 100, 220)] == [0, 1, 2, 4, 8]
+
+
+def test_weighted_key_score_follows_mirex():
+    d_minor = Key(2, "minor")
+    assert weighted_key_score(d_minor, Key(9, "minor")) == 0.5  # a fifth up, same mode
+    assert weighted_key_score(d_minor, Key(2, "major")) == 0.2  # parallel
+    assert weighted_key_score(Key(5, "major"), d_minor) == 0.3  # relative minor of F major
+    assert weighted_key_score(d_minor, Key(7, "minor")) == 0.0  # a fifth down is not scored
+    assert weighted_key_score(Key(10, "major"), Key(10, "major")) == 1.0
 
 
 def test_adherence_on_hand_made_cases():
@@ -62,5 +79,6 @@ def test_adherence_on_hand_made_cases():
     results = [adherence(d, 100, d, 100), adherence(d, 100, f_major, 100), adherence(d, 100, d_major, 200)]
     assert summarize(results) == {"key_exact": pytest.approx(1 / 3), "key_relative": pytest.approx(2 / 3),
                                   "tempo_within": pytest.approx(2 / 3), "tempo_bin": pytest.approx(2 / 3),
-                                  "tempo_bin_near": pytest.approx(2 / 3)}
+                                  "tempo_bin_near": pytest.approx(2 / 3),
+                                  "key_weighted": pytest.approx((1 + 0.3 + 0.2) / 3)}  # MIREX: exact, relative, parallel
     assert summarize([]) == {}

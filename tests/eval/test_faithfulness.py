@@ -1,4 +1,5 @@
-"""Plan faithfulness: onset F1 and chroma agreement on hand-made cases whose answers are known."""
+"""Plan faithfulness: onset F1 and chroma agreement on hand-made cases whose answers are known, and a
+performance (notes in seconds) scored like its plan."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,12 +7,13 @@ import pytest
 
 from audiodiff.eval.faithfulness import (
     chroma_agreement,
-    match_onsets,
     onset_f1,
+    performance_chroma,
     plan_chroma,
     plan_faithfulness,
     plan_onsets,
 )
+from audiodiff.music.performance import Part, Performance, TimedNote
 from audiodiff.music.plan import Note, Plan, Track
 from audiodiff.music.theory import Chord, Key, Meter
 
@@ -20,9 +22,11 @@ SR = 24000
 
 def test_onset_matching_is_one_to_one_within_tolerance():
     ref = np.array([0.0, 0.5, 1.0, 1.5])
-    assert match_onsets(ref, np.array([0.02, 0.04, 0.56, 1.02, 3.0])) == 2  # 0.56 is 60 ms off
+    assert onset_f1(ref, np.array([0.02, 0.04, 0.56, 1.02, 3.0])) == pytest.approx(2 * 2 / 9)  # 0.56 is 60 ms off
     assert onset_f1(ref, ref + 0.049) == 1.0 and onset_f1(ref, np.array([])) == 0.0 and onset_f1([], []) == 1.0
     assert onset_f1(ref, np.array([0.0, 0.5])) == pytest.approx(2 * 2 / 6)
+    # closest pair first would match 0.07-0.04 and leave both others unmatched; the best matching pairs both
+    assert onset_f1(np.array([0.0, 0.07]), np.array([0.04, 0.11])) == 1.0
 
 
 def tone_plan() -> Plan:
@@ -59,8 +63,8 @@ def test_onset_f1_counts_by_hand():
     ref = np.array([0.0, 1.0, 2.0])
     # 1 match of 3 references and 2 estimates: F1 = 2 * 1 / (3 + 2)
     assert onset_f1(ref, np.array([1.03, 5.0])) == pytest.approx(0.4)
-    assert match_onsets(ref, np.array([0.96, 1.04])) == 1  # one reference takes one estimate
-    assert match_onsets(ref, np.array([0.0501])) == 0 and match_onsets(ref, np.array([0.0499])) == 1
+    assert onset_f1(ref, np.array([0.96, 1.04])) == pytest.approx(2 / 5)  # one reference takes one estimate
+    assert onset_f1(ref, np.array([0.0501])) == 0.0 and onset_f1(ref, np.array([0.0499])) == pytest.approx(0.5)
     assert onset_f1(np.array([]), np.array([0.5])) == 0.0
 
 
@@ -105,3 +109,14 @@ def test_chroma_agreement_is_the_mean_cosine_over_the_plans_frames(monkeypatch):
     assert chroma_agreement(audio, SR, triad) == pytest.approx(2 / np.sqrt(6), rel=1e-3)
     empty = Plan(Key(9, "minor"), 60.0, Meter(4, 4), [Track("melody", 0, [])], [None] * 4, 16)
     assert chroma_agreement(audio, SR, empty) is None
+
+
+def test_performance_chroma_equals_its_plans_and_leaves_out_drums_and_notes_outside():
+    plan = Plan(Key(0, "major"), 120.0, Meter(4, 4),
+                [Track("melody", 0, [Note(72, 0, 4, 127), Note(76, 4, 4, 64), Note(79, 8, 4)]),
+                 Track("bass", 33, [Note(36, 0, 16, 100)]),
+                 Track("drums", 0, [Note(42, 2 * i, 1) for i in range(8)], is_drum=True)], [None] * 4, 16)
+    perf = Performance.from_plan(plan)
+    assert np.allclose(performance_chroma(perf, 10.0, 20), plan_chroma(plan, 10.0, 20))
+    early = Performance([Part("x", 0, [TimedNote(61, -1.0, -0.5), TimedNote(62, 5.0, 6.0)])], 2.0)
+    assert performance_chroma(early, 10.0, 20).sum() == 0
