@@ -267,6 +267,20 @@ def test_generate_refuses_overwrite_and_writes_nothing_on_bad_input(ckpts, tmp_p
     assert exit.value.code == 2 and "--steps: want a whole number in 1..1000, got 0" in capsys.readouterr().err
 
 
+def test_generate_force_overwrites_the_wav_and_its_sidecar_and_no_drums_drops_the_drums(ckpts, tmp_path):
+    out = tmp_path / "x.wav"
+    out.write_bytes(b"old")
+    (tmp_path / "x.json").write_text("{}")
+    assert generate(ckpts, out, "C major, 2 s, seed 4", "--force") == 0
+    assert sf.info(out).frames == 2 * SR
+    side = json.loads((tmp_path / "x.json").read_text())
+    assert side["seed"] == 4 and any(t["is_drum"] for t in side["plan_data"]["tracks"])
+    assert generate(ckpts, out, "C major, 2 s, seed 4", "--force", "--no-drums") == 0
+    side = json.loads((tmp_path / "x.json").read_text())
+    assert side["plan_data"]["tracks"] and not any(t["is_drum"] for t in side["plan_data"]["tracks"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.json", "x.wav"]
+
+
 def test_generate_with_nan_model_fails_cleanly(ckpts, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(AcousticNet, "forward", lambda self, x, *args: torch.full_like(x, float("nan")))
     out = tmp_path / "nan.wav"

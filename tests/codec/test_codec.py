@@ -130,6 +130,40 @@ def test_bandwidth_to_codebooks(tiny):
             assert torch.allclose(tiny.dequantize(codes), quantized)
 
 
+def test_quantizer_is_greedy_residual_nearest_codebook_search():
+    """The RVQ against a second implementation written here (greedy nearest codeword on the residual,
+    in unscaled latent space) on known codebooks that include the zero vector, so each codebook
+    can only lower the error: more codebooks, lower error against the latents."""
+    torch.manual_seed(0)
+    codec = Codec(CodecConfig.preset("tiny")).eval()
+    codec.set_latent_scale(2.0)  # a scale other than 1, so scaling mistakes show
+    books = []
+    for k, layer in enumerate(codec.quantizer.vq.layers):
+        book = torch.randn(layer._codebook.embed.shape, generator=torch.Generator().manual_seed(k)) * 0.5 ** k
+        book[0] = 0.0
+        layer._codebook.embed.copy_(book)
+        layer._codebook.inited.fill_(1)
+        books.append(book)
+    latents = torch.randn(2, 16, 12, generator=torch.Generator().manual_seed(9)) * codec.latent_scale
+    errors = []
+    for bandwidth, k in ((1.5, 2), (3.0, 4), (6.0, 8)):
+        with torch.no_grad():
+            quantized, codes = codec.quantize(latents, bandwidth)
+        residual = (latents / codec.latent_scale).permute(0, 2, 1).reshape(-1, 16)  # [B * T, D]
+        expected = torch.zeros_like(residual)
+        expected_codes = []
+        for book in books[:k]:
+            index = torch.cdist(residual, book).argmin(dim=1)
+            expected_codes.append(index)
+            expected += book[index]
+            residual = residual - book[index]
+        assert torch.equal(codes, torch.stack(expected_codes).reshape(k, 2, 12).permute(1, 0, 2))
+        expected = expected.reshape(2, 12, 16).permute(0, 2, 1) * codec.latent_scale
+        assert torch.allclose(quantized, expected, atol=1e-5)
+        errors.append(float((quantized - latents).pow(2).mean() / latents.pow(2).mean()))
+    assert errors[0] > errors[1] > errors[2] and errors[0] < 1.0, errors
+
+
 def test_bad_bandwidth_lists_allowed(tiny):
     with pytest.raises(ValueError, match=r"unsupported bandwidth 12 kbps; choose one of 1.5, 3, 6 kbps"):
         tiny.quantize(torch.randn(1, 16, 4), 12)

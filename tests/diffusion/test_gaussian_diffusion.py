@@ -123,3 +123,145 @@ def test_karras_schedule_and_training_sigmas():
         karras_sigmas(0)
     with pytest.raises(ValueError, match="sampler"):
         sample(gaussian_denoiser(0, 1), torch.zeros(1, 2), steps=2, sampler="euler")
+
+
+def test_karras_schedule_known_values():
+    """rho = 1 is a straight line; rho = 2 interpolates square roots: midpoint ((1 + 3) / 2)^2 = 4."""
+    assert karras_sigmas(3, 1.0, 3.0, 1.0).tolist() == [3.0, 2.0, 1.0, 0.0]
+    assert karras_sigmas(3, 1.0, 9.0, 2.0).tolist() == pytest.approx([9.0, 4.0, 1.0, 0.0])
+    assert karras_sigmas(1, 0.5, 2.0).tolist() == pytest.approx([2.0, 0.0])  # one step starts at sigma_max
+    assert karras_sigmas(4).dtype == torch.float64
+    for lo, hi in ((0.0, 1.0), (2.0, 1.0), (1.0, 1.0), (-1.0, 1.0)):
+        with pytest.raises(ValueError) as info:
+            karras_sigmas(4, lo, hi)
+        assert str(info.value) == f"need 0 < sigma_min < sigma_max, got {lo}, {hi}"
+    with pytest.raises(ValueError) as info:
+        karras_sigmas(0)
+    assert str(info.value) == "steps must be >= 1, got 0"
+    with pytest.raises(ValueError) as info:
+        sample(gaussian_denoiser(0, 1), torch.zeros(1, 2), steps=2, sampler="euler")
+    assert str(info.value) == "unknown sampler 'euler'; choose one of dpmpp_2m, heun"
+
+
+@pytest.mark.parametrize("sampler, calls", [("dpmpp_2m", 5), ("heun", 9)])
+def test_denoiser_calls_and_what_the_denoiser_is_given(sampler, calls):
+    seen = []
+
+    def denoise(x, sigma):
+        seen.append((sigma.shape, sigma.dtype, float(sigma[0])))
+        return torch.zeros_like(x)
+
+    x = torch.ones(3, 2, dtype=torch.float32) * SIGMA_MAX
+    sample(denoise, x, steps=5, sampler=sampler)
+    assert len(seen) == calls and all(shape == (3,) and dtype == torch.float32 for shape, dtype, _ in seen)
+    schedule = karras_sigmas(5).tolist()
+    assert seen[0][2] == pytest.approx(SIGMA_MAX) and {round(s, 4) for _, _, s in seen} == {
+        round(s, 4) for s in schedule[:-1]}
+
+
+def test_one_step_goes_straight_to_the_denoised_value():
+    noise = torch.randn(4, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * SIGMA_MAX
+    denoise = gaussian_denoiser(MU, STD)
+    expected = denoise(noise, torch.full((4,), SIGMA_MAX, dtype=torch.float64))
+    for sampler in SAMPLERS:
+        assert torch.allclose(sample(denoise, noise, steps=1, sampler=sampler), expected)
+
+
+def test_two_steps_of_each_sampler_by_hand():
+    """sigmas 2 -> 1 -> 0 (rho = 1), a linear denoiser D(x, s) = x / (1 + s^2) (Gaussian data, mean 0, std 1).
+    Heun: Euler to 1, trapezoid correction, then Euler into 0 returns D. DPM-Solver++(2M): first order
+    x1 = (1/2) x0 - expm1(-ln 2) D(x0, 2), then the step into 0 returns D(x1, 1)."""
+    def denoise(x, sigma):
+        return x / (1 + sigma[:, None] ** 2)
+
+    x0 = torch.tensor([[3.0]], dtype=torch.float64)
+    d0 = (3.0 - 3.0 / 5) / 2  # (x - D) / sigma at sigma 2
+    euler = 3.0 - d0  # to sigma 1
+    d1 = euler - euler / 2
+    x1 = 3.0 - (d0 + d1) / 2
+    heun = sample(denoise, x0, steps=2, sampler="heun", sigma_min=1.0, sigma_max=2.0, rho=1.0)
+    assert heun.item() == pytest.approx(x1 / 2)
+    x1 = 0.5 * 3.0 + 0.5 * (3.0 / 5)
+    dpm = sample(denoise, x0, steps=2, sampler="dpmpp_2m", sigma_min=1.0, sigma_max=2.0, rho=1.0)
+    assert dpm.item() == pytest.approx(x1 / 2)
+
+
+def test_dpmpp_2m_second_order_step_by_hand():
+    """Levels 4 -> 2 -> 1 -> 0 passed directly. With h = ln 2 at
+    both steps (r = 1): D_hat = 1.5 D(x1, 2) - 0.5 D(x0, 4), x2 = x1 / 2 + D_hat / 2."""
+    from audiodiff.diffusion.gaussian import dpmpp_2m_sample, heun_sample
+
+    def denoise(x, sigma):
+        return x / (1 + sigma[:, None] ** 2)
+
+    sigmas = torch.tensor([4.0, 2.0, 1.0, 0.0], dtype=torch.float64)
+    x0 = 8.0
+    da = x0 / 17
+    x1 = x0 / 2 + da / 2
+    db = x1 / 5
+    x2 = x1 / 2 + (1.5 * db - 0.5 * da) / 2
+    out = dpmpp_2m_sample(denoise, torch.tensor([[x0]], dtype=torch.float64), sigmas)
+    assert out.item() == pytest.approx(x2 / 2)  # the last step returns D(x2, 1) = x2 / 2
+    uneven = torch.tensor([4.0, 1.0, 0.5, 0.0], dtype=torch.float64)  # h = ln 4 then ln 2: r = 2
+    y1 = x0 / 4 - math.expm1(-math.log(4)) * (x0 / 17)
+    e = (1 + 1 / 4) * (y1 / 2) - (1 / 4) * (x0 / 17)
+    y2 = y1 / 2 - math.expm1(-math.log(2)) * e
+    assert dpmpp_2m_sample(denoise, torch.tensor([[x0]], dtype=torch.float64), uneven).item() == pytest.approx(
+        y2 / 1.25)
+    assert heun_sample(denoise, torch.tensor([[x0]], dtype=torch.float64), torch.tensor([4.0, 0.0],
+                                                                                        dtype=torch.float64)).item() \
+        == pytest.approx(x0 / 17)
+
+
+def test_initial_noise_scale_dtype_and_device():
+    noise = initial_noise((1000,), [torch.Generator().manual_seed(i) for i in range(4)], 5.0, dtype=torch.float64)
+    assert noise.shape == (4, 1000) and noise.dtype == torch.float64 and noise.device.type == "cpu"
+    assert abs(float(noise.std()) - 5.0) < 0.15 and abs(float(noise.mean())) < 0.3
+    again = initial_noise((1000,), [torch.Generator().manual_seed(2)], 5.0, dtype=torch.float64)
+    assert torch.equal(again[0], noise[2])
+
+
+def test_edm_denoise_wiring_by_hand():
+    """net returns its input plus c_noise: D = c_skip x + c_out (c_in x + ln(sigma) / 4), per item."""
+    x = torch.tensor([[1.0, 2.0], [3.0, 4.0]], dtype=torch.float64)
+    sigma = torch.tensor([1.0, 2.0], dtype=torch.float64)
+    got = edm_denoise(lambda x_in, c_noise: x_in + c_noise[:, None], x, sigma, 1.0)
+    expected = []
+    for row, s in zip(x.tolist(), sigma.tolist()):
+        total = s * s + 1
+        expected.append([v / total + s / math.sqrt(total) * (v / math.sqrt(total) + math.log(s) / 4) for v in row])
+    assert torch.allclose(got, torch.tensor(expected, dtype=torch.float64))
+    assert loss_weight(torch.tensor([2.0]), 0.5).item() == pytest.approx((4 + 0.25) / (1.0 ** 2))
+
+
+def test_guidance_with_an_odd_batch_and_the_sigmas_it_passes():
+    seen = []
+
+    def paired(x, sigma):
+        seen.append(sigma.tolist())
+        half = x.shape[0] // 2
+        return torch.cat([x[:half] + 1.0, x[half:] - 1.0])
+
+    x, sigma = torch.zeros(3, 2), torch.tensor([1.0, 2.0, 3.0])
+    guided = classifier_free_guidance(lambda x, s: x, paired, 3.0)(x, sigma)
+    assert torch.allclose(guided, torch.full((3, 2), -1.0 + 3.0 * 2.0)) and seen == [[1.0, 2.0, 3.0] * 2]
+
+
+def test_sample_passes_rho_to_the_schedule():
+    """Three steps over sigma 1..9: rho 1 puts the middle level at 5, rho 2 at ((1 + 3) / 2)^2 = 4."""
+    levels = []
+
+    def denoise(x, sigma):
+        levels.append(round(float(sigma[0]), 6))
+        return torch.zeros_like(x)
+
+    for rho in (1.0, 2.0):
+        sample(denoise, torch.ones(1, 1, dtype=torch.float64), steps=3, sampler="dpmpp_2m", sigma_min=1.0,
+               sigma_max=9.0, rho=rho)
+    assert levels == [9.0, 5.0, 1.0, 9.0, 4.0, 1.0]
+
+
+def test_training_sigmas_are_the_generators_draws_exponentiated():
+    got = training_sigmas(5, -0.6, 1.2, generator=torch.Generator().manual_seed(3))
+    normal = torch.randn(5, generator=torch.Generator().manual_seed(3))
+    assert torch.allclose(got, torch.exp(-0.6 + 1.2 * normal))

@@ -53,3 +53,32 @@ def test_weighted_key_score_follows_mirex():
     assert weighted_key_score(Key(5, "major"), d_minor) == 0.3  # relative minor of F major
     assert weighted_key_score(d_minor, Key(7, "minor")) == 0.0  # a fifth down is not scored
     assert weighted_key_score(Key(10, "major"), Key(10, "major")) == 1.0
+
+
+def test_adherence_on_hand_made_cases():
+    """Known answers at the documented boundaries: 4 % tempo tolerance, bin edges 40, 60, 70, 90, 110,
+    140, 160, 210 (a tempo on an edge belongs to the bin above), the relative key counted only by key_relative."""
+    d = Key(2, "minor")
+    f_major, d_major = Key(5, "major"), Key(2, "major")
+    cases = [  # label bpm, estimate key, estimate bpm -> exact, relative, within 4 %, same bin, near bin
+        (100.0, d, 104.0, (True, True, True, True, True)),
+        (100.0, d, 96.0, (True, True, True, True, True)),
+        (100.0, d, 104.5, (True, True, False, True, True)),
+        (100.0, f_major, 95.5, (False, True, False, True, True)),
+        (100.0, d_major, 120.0, (False, False, False, False, True)),  # bins 4 and 5
+        (100.0, d, 150.0, (True, True, False, False, False)),  # bins 4 and 6
+        (61.0, d, 59.0, (True, True, True, False, True)),  # either side of the 60 edge
+        (200.0, d, 100.0, (True, True, False, False, False)),  # the octave error
+    ]
+    for label_bpm, est_key, est_bpm, expected in cases:
+        a = adherence(d, label_bpm, est_key, est_bpm)
+        got = (a.key_exact, a.key_relative, a.tempo_within, a.tempo_bin, a.tempo_bin_near)
+        assert got == expected, (label_bpm, est_key, est_bpm)
+    assert [tempo_bin(x) for x in (39.9, 40, 59.9, 60, 69, 70, 90, 109.9, 110, 140, 160, 209, 210)] == [
+        0, 1, 1, 2, 2, 3, 4, 4, 5, 6, 7, 7, 8]
+    results = [adherence(d, 100, d, 100), adherence(d, 100, f_major, 100), adherence(d, 100, d_major, 200)]
+    assert summarize(results) == {"key_exact": pytest.approx(1 / 3), "key_relative": pytest.approx(2 / 3),
+                                  "tempo_within": pytest.approx(2 / 3), "tempo_bin": pytest.approx(2 / 3),
+                                  "tempo_bin_near": pytest.approx(2 / 3),
+                                  "key_weighted": pytest.approx((1 + 0.3 + 0.2) / 3)}  # MIREX: exact, relative, parallel
+    assert summarize([]) == {}

@@ -65,3 +65,86 @@ def test_dict_round_trip():
 def test_bpm_must_be_positive():
     with pytest.raises(ValueError, match="bpm"):
         make_plan(bpm=0)
+
+
+def test_crop_drops_notes_that_end_at_its_start_or_start_at_its_end():
+    """Boundaries by hand: a note ending exactly at the crop's start does not sound in it; one
+    starting exactly at its end neither; one step inside either side does."""
+    notes = [Note(60, 0, 8), Note(61, 0, 9), Note(62, 15, 1), Note(63, 16, 2), Note(64, 7, 1)]
+    window = make_plan(notes=notes).crop(8, 8)
+    assert [(n.pitch, n.start, n.duration) for n in window.tracks[0].notes] == [(61, -8, 9), (62, 7, 1)]
+
+
+def test_crop_takes_the_chords_of_its_beats():
+    plan = make_plan((3, 4), bars=2)
+    plan.chords = [Chord(pc, "maj") for pc in range(6)]  # one per beat
+    window = plan.crop(4, 6)  # beats 1, 2 and half of 3
+    assert window.chords == [Chord(1, "maj"), Chord(2, "maj")]
+    assert plan.crop(4, 5).chords == [Chord(1, "maj"), Chord(2, "maj")]  # a started beat counts
+    assert plan.crop(8, 8).chords == [Chord(2, "maj"), Chord(3, "maj")]
+    with pytest.raises(ValueError) as info:
+        make_plan((6, 8)).crop(4, 6)
+    assert str(info.value) == "crop must start on a beat (multiple of 6 steps), got 4"
+
+
+def test_time_arithmetic_by_hand():
+    plan = make_plan((4, 4), 120.0, bars=2)
+    plan.num_steps = 17  # a bar and a 16th over: the partial bar and beat count
+    assert plan.seconds_per_step == pytest.approx(0.125) and plan.seconds == pytest.approx(2.125)
+    assert (plan.num_bars, plan.num_beats) == (2, 5)
+    plan.num_steps = 16
+    assert (plan.num_bars, plan.num_beats) == (1, 4)
+    assert plan.step_to_seconds(6) == pytest.approx(0.75)
+    assert plan.step_to_frame(6, 75) == 56  # 1.5 beats * 0.5 s * 75 fps = 56.25
+    assert plan.step_to_frame(7, 10) == 9  # 0.875 s * 10 = 8.75
+    six = make_plan((6, 8), 90.0, bars=1)  # the dotted quarter at 90 bpm: 6 steps per 2/3 s
+    assert six.seconds_per_step == pytest.approx(1 / 9) and six.num_beats == 2 and six.num_bars == 1
+
+
+def test_melody_and_programs():
+    plan = make_plan()
+    drums = Track("drums", 0, [Note(36, 0, 1)], is_drum=True)
+    bass = Track("bass", 33, [Note(36, 0, 4)])
+    plan.tracks = [drums, plan.tracks[0], bass]
+    assert plan.melody is plan.tracks[1] and plan.programs == [73, 33]
+    plan.tracks = [drums]
+    assert plan.melody is None and plan.programs == []
+
+
+def test_piano_roll_by_hand():
+    """120 bpm 4/4, 8 fps: a step lasts 1/8 s = one frame."""
+    notes = [Note(60, -2, 4, 127), Note(62, 3, 2, 100), Note(64, 14, 4, 64)]
+    plan = make_plan(notes=notes, bars=1)
+    plan.tracks.append(Track("drums", 0, [Note(36, 4, 0, 127)], is_drum=True))
+    active, onset = plan.piano_roll(8.0)
+    assert active.shape == onset.shape == (2, 128, 16) and active.dtype == np.float32
+    assert np.flatnonzero(active[0, 60]).tolist() == [0, 1] and active[0, 60, 0] == 1.0
+    assert onset[0, 60].sum() == 0  # began before the plan: sounding, no onset
+    assert np.flatnonzero(active[0, 62]).tolist() == [3, 4] and active[0, 62, 3] == pytest.approx(100 / 127)
+    assert np.flatnonzero(onset[0, 62]).tolist() == [3]
+    assert np.flatnonzero(active[0, 64]).tolist() == [14, 15]  # clipped at the end
+    assert np.flatnonzero(active[1, 36]).tolist() == [4] and np.flatnonzero(onset[1, 36]).tolist() == [4]
+    assert active.sum() == pytest.approx(2 + 2 * 100 / 127 + 2 * 64 / 127 + 1)
+    short, _ = plan.piano_roll(8.0, num_frames=4)
+    assert short.shape == (2, 128, 4) and np.flatnonzero(short[0, 62]).tolist() == [3]
+    late = make_plan(notes=[Note(60, 20, 4)], bars=1)
+    assert late.piano_roll(8.0, num_frames=16)[1].sum() == 0  # after the end: nothing
+
+
+def test_to_dict_by_hand_and_back():
+    plan = Plan(Key(6, "minor"), 96.5, Meter(3, 4), [Track("melody", 40, [Note(66, 0, 4, 80)]),
+                                                     Track("drums", 0, [Note(36, 0, 1, 100)], is_drum=True)],
+                [Chord(6, "min"), None, Chord(1, "7")], 12)
+    data = plan.to_dict()
+    assert data == {"key": "F# minor", "bpm": 96.5, "meter": "3/4", "num_steps": 12, "chords": ["F#m", None, "C#7"],
+                    "tracks": [{"name": "melody", "program": 40, "is_drum": False, "notes": [[66, 0, 4, 80]]},
+                               {"name": "drums", "program": 0, "is_drum": True, "notes": [[36, 0, 1, 100]]}]}
+    assert Plan.from_dict(data) == plan
+    assert Plan.from_dict({**data, "bpm": "96.5", "num_steps": "12"}) == plan
+
+
+@pytest.mark.parametrize("bpm", [0, -10, float("nan")])
+def test_bpm_must_be_a_positive_number(bpm):
+    with pytest.raises(ValueError) as info:
+        make_plan(bpm=bpm)
+    assert str(info.value) == f"bpm must be positive, got {bpm}"

@@ -273,3 +273,13 @@ def test_parsing_takes_linear_time(text):
     with pytest.raises(ValueError):
         parse(text)
     assert time.perf_counter() - start < 0.1
+
+
+def test_seed_bounds_are_what_numpy_accepts():
+    """Seeds are 0 <= seed < 2**32 (numpy's limit): both ends by hand, in prompts and in Prompt."""
+    assert parse("seed 4294967295").seed == 2**32 - 1 and Prompt(seed=0).seed == 0
+    for bad in (2**32, -1):
+        with pytest.raises(ValueError, match="seed"):
+            Prompt(seed=bad)
+    with pytest.raises(ValueError, match="seed"):
+        parse("seed 4294967296")
