@@ -35,7 +35,8 @@ from audiodiff.music.instruments import nearest_program
 from audiodiff.music.plan import TAIL_SECONDS, Plan
 from audiodiff.music.prompt import Prompt
 from audiodiff.seeds import acoustic_seed, resolve_seed
-from audiodiff.structure.compose import bars_for, compose
+from audiodiff.structure.compose import bars_for, compose, guided_bars
+from audiodiff.structure.guide import Guide
 from audiodiff.structure.model import DEFAULT_GUIDANCE as DEFAULT_PLAN_GUIDANCE
 from audiodiff.structure.model import DEFAULT_STEPS as DEFAULT_PLAN_STEPS
 from audiodiff.structure.model import MAX_BARS_GENERATED, StructureModel
@@ -173,7 +174,8 @@ class Pipeline:
     def generate(self, prompts: str | Prompt | Sequence[str | Prompt], *, steps: int = DEFAULT_STEPS,
                  plan_steps: int = DEFAULT_PLAN_STEPS,
                  guidance: float = DEFAULT_GUIDANCE, plan_guidance: float = DEFAULT_PLAN_GUIDANCE,
-                 bars: int | None = None, drums: bool = True, batch_size: int = 1) -> list[Result]:
+                 bars: int | None = None, drums: bool = True, batch_size: int = 1,
+                 guides: Sequence[Guide | None] | None = None) -> list[Result]:
         """One :class:`Result` per prompt, in order (a list even for one prompt).
 
         ``prompts``: a prompt text ("D minor, 96 bpm, violin", parsed by
@@ -186,6 +188,8 @@ class Pipeline:
         that many bars and the audio covers all of it plus its release tail. Prompts without a
         seed get a fresh one (:func:`audiodiff.seeds.resolve_seed`), returned in ``Result.seed``.
         ``steps``/``guidance``: acoustic sampler; ``plan_steps``/``plan_guidance``: structure sampler.
+        ``guides[i]``: chords, melody or form for prompt i (:mod:`audiodiff.structure.guide`); where
+        they set the length (:func:`guided_bars`) the audio covers the whole plan.
         """
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -199,11 +203,12 @@ class Pipeline:
                                  f"model writes at most {MAX_BARS_GENERATED} bars "
                                  f"({MAX_BARS_GENERATED * bar_seconds:.0f} s at this tempo and meter)")
         prompts = [replace(p, seed=resolve_seed(p.seed)) for p in prompts]
+        guides = list(guides) if guides is not None else [None] * len(prompts)
         plans: list[Plan] = []
         for chunk in _chunks(list(range(len(prompts))), batch_size):
             plans += compose(self.structure, [prompts[i] for i in chunk], bars=bars, steps=plan_steps,
-                             guidance=plan_guidance, drums=drums)
-        seconds = [None if bars else p.seconds for p in prompts]
+                             guidance=plan_guidance, drums=drums, guides=[guides[i] for i in chunk])
+        seconds = [None if bars or (g and guided_bars(p, g)) else p.seconds for p, g in zip(prompts, guides)]
         results = self.render(plans, [p.seed for p in prompts], steps=steps, guidance=guidance, seconds=seconds,
                               batch_size=batch_size)
         return [replace(r, prompt=p) for r, p in zip(results, prompts)]
@@ -244,6 +249,27 @@ class Pipeline:
                 audio = fade_out(audio[:length], self.sample_rate)  # frames round: may be a hop short
                 out[i] = Result(audio, self.sample_rate, plans[i], seeds[i])
         return out  # type: ignore[return-value]
+
+    def extend(self, result: Result, seconds: float, *, steps: int = DEFAULT_STEPS,
+               guidance: float = DEFAULT_GUIDANCE, plan_steps: int = DEFAULT_PLAN_STEPS,
+               plan_guidance: float = DEFAULT_PLAN_GUIDANCE) -> Result:
+        """``result`` (its audio, plan and seed, e.g. read back from a WAV and its sidecar) followed
+        by ``seconds`` more: see :func:`audiodiff.continuation.extend`. The sampler settings must
+        be the ones the clip was made with."""
+        from audiodiff.continuation import extend
+
+        return extend(self, result.plan, result.seed, result.audio, seconds, steps=steps, guidance=guidance,
+                      plan_steps=plan_steps, plan_guidance=plan_guidance)
+
+    def repaint(self, result: Result, first_bar: int, last_bar: int, *, steps: int = DEFAULT_STEPS,
+                guidance: float = DEFAULT_GUIDANCE, plan_steps: int = DEFAULT_PLAN_STEPS,
+                plan_guidance: float = DEFAULT_PLAN_GUIDANCE) -> Result:
+        """``result`` with bars ``first_bar..last_bar`` (0-based, inclusive) written and rendered
+        again, the rest of the audio untouched: see :func:`audiodiff.continuation.repaint`."""
+        from audiodiff.continuation import repaint
+
+        return repaint(self, result.plan, result.seed, result.audio, first_bar, last_bar, steps=steps,
+                       guidance=guidance, plan_steps=plan_steps, plan_guidance=plan_guidance)
 
     @torch.no_grad()
     def _decode(self, latents: torch.Tensor, seed: int) -> np.ndarray:

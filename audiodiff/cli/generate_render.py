@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from audiodiff.cli.control import guide_from_args, guide_record
 from audiodiff.cli.messages import CliError, running, warn, warn_mapped
 from audiodiff.cli.outputs import Staged, outputs, staged
 from audiodiff.cli.plan import check_length
@@ -100,7 +101,9 @@ def cmd_generate(args: argparse.Namespace) -> None:
     from audiodiff.seeds import resolve_seed
 
     prompt = replace(prompt, seed=resolve_seed(prompt.seed))
-    check_length(prompt)
+    guide, prompt = guide_from_args(args, args.prompt, prompt)
+    if guide is None:
+        check_length(prompt)
     threads = _set_threads(args.threads)
     pipeline = Pipeline.load(args.structure, args.acoustic, args.codec)
     program = nearest_program(prompt.program, pipeline.programs)
@@ -111,10 +114,11 @@ def cmd_generate(args: argparse.Namespace) -> None:
         warn(warning)
     with running():
         result = pipeline.generate([prompt], steps=args.steps, plan_steps=args.plan_steps, guidance=args.guidance,
-                                   plan_guidance=args.plan_guidance, drums=not args.no_drums)[0]
+                                   plan_guidance=args.plan_guidance, drums=not args.no_drums,
+                                   guides=None if guide is None else [guide])[0]
         extra = {"prompt": result.prompt.to_text(), "steps": args.steps, "plan_steps": args.plan_steps,
                  "guidance": args.guidance, "plan_guidance": args.plan_guidance, "drums": not args.no_drums,
-                 "threads": threads, "checkpoints": _checkpoints(args)}
+                 "threads": threads, "checkpoints": _checkpoints(args), **guide_record(args)}
         with staged() as stage:
             _write_result(stage, result, out, sidecar, plan_out, plot, None, extra, result.prompt.to_text())
             stage.commit()

@@ -8,6 +8,8 @@ from typing import NoReturn
 
 from audiodiff import __version__
 from audiodiff.cli.batch import cmd_batch
+from audiodiff.cli.continuation import cmd_extend, cmd_repaint
+from audiodiff.cli.control import add_guide_args
 from audiodiff.cli.evaluate import cmd_evaluate
 from audiodiff.cli.generate_render import cmd_generate, cmd_render
 from audiodiff.cli.messages import EXIT_USAGE
@@ -111,7 +113,11 @@ def build_parser() -> argparse.ArgumentParser:
                       "to it, and its instrument to the melody; a prompt meter, mode or length that contradicts "
                       "the source is refused")
     plan.add_argument("--keep-bars", help="with --from: bars to keep, e.g. 1-4,9 (others are regenerated)")
+    plan.add_argument("--keep", metavar="STREAMS", help="with --from: streams to keep in those bars (all bars "
+                      "without --keep-bars), comma-separated from melody, chords, bass, comping, drums "
+                      "(default melody,chords; bass, comping and drums are otherwise re-arranged from the chords)")
     plan.add_argument("--extend", type=_positive, help="with --from: add this many new bars at the end")
+    add_guide_args(plan)
     plan.add_argument("--structure", help="structure checkpoint (default: the one shipped with the package)")
     plan.add_argument("--force", action="store_true", help="overwrite the output file")
     plan.set_defaults(run=cmd_plan)
@@ -125,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--seconds", type=float, help="length in seconds, 1..600 (default: the prompt's, else 10)")
     gen.add_argument("--seed", type=int, help="random seed (default: the prompt's, else random and printed)")
     _sampler_args(gen)
+    add_guide_args(gen)
     gen.add_argument("--plan-out", metavar="FILE.mid", help="also write the plan that was rendered as MIDI")
     gen.add_argument("--plot", metavar="FILE.png", help="also write a PNG: the plan over the mel spectrogram")
     _model_args(gen)
@@ -145,6 +152,22 @@ def build_parser() -> argparse.ArgumentParser:
     _model_args(ren, structure=False)
     ren.add_argument("--force", action="store_true", help="overwrite existing output files")
     ren.set_defaults(run=cmd_render)
+
+    for name, summary in (("extend", "continue a clip audiodiff generate made"),
+                          ("repaint", "write and render some bars of a clip audiodiff generate made again")):
+        cmd = sub.add_parser(name, help=summary, description=f"{summary[0].upper()}{summary[1:]}, from the plan "
+                             "and seed in its sidecar JSON (the same checkpoints and sampler settings). The old "
+                             "audio is kept bit for bit outside a short cross-fade at each seam. Writes "
+                             f"<name>-{name}ed.wav and its sidecar unless -o is given.")
+        cmd.add_argument("clip", metavar="CLIP.wav", help="a WAV from audiodiff generate, with its .json sidecar")
+        if name == "extend":
+            cmd.add_argument("--seconds", type=float, required=True, help="seconds of new audio to add")
+        else:
+            cmd.add_argument("--bars", required=True, help="bars to rewrite, 1-based and inclusive: 5-8 or 5")
+        cmd.add_argument("-o", "--output", help=f"WAV file to write (default: <name>-{name}ed.wav)")
+        _model_args(cmd)
+        cmd.add_argument("--force", action="store_true", help="overwrite existing output files")
+        cmd.set_defaults(run=cmd_extend if name == "extend" else cmd_repaint)
 
     bat = sub.add_parser("batch", help="many prompts -> WAVs + MIDI + annotations + manifest (a dataset)",
                          description="Render every row of a CSV/JSONL file of prompts (columns: prompt, or key, "

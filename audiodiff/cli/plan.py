@@ -6,6 +6,7 @@ import argparse
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from audiodiff.cli.control import guide_from_args, keep_streams
 from audiodiff.cli.messages import CliError, running, warn
 from audiodiff.cli.outputs import SUFFIXES, output_path
 
@@ -100,6 +101,11 @@ def cmd_plan(args: argparse.Namespace) -> None:
     prompt = replace(prompt, seed=resolve_seed(prompt.seed))
     out = output_path(args.output, args.force, SUFFIXES["midi"])
     source, keep, bars = None, _keep_bars(args.keep_bars), args.bars
+    streams = None
+    guide, prompt = guide_from_args(args, args.prompt, prompt)
+    if guide is not None and (args.source or args.bars):
+        raise CliError("--chords, --melody and --form set the material and length; they do not go with "
+                       "--from or --bars")
     if args.source:
         source, report = load_midi(args.source)
         if report.num_moved:
@@ -107,16 +113,17 @@ def cmd_plan(args: argparse.Namespace) -> None:
                  f"(max {report.max_error_seconds * 1000:.0f} ms)")
         source = _apply_prompt(source, given, args.source)
         bars, keep = _source_bars(args, source, keep)
+        streams = keep_streams(args.keep, keep)
         melody = source.melody
         prompt = replace(prompt, key=source.key, bpm=source.bpm, meter=source.meter,
                          program=prompt.program if "program" in given or melody is None else melody.program)
-    elif args.keep_bars or args.extend:
-        raise CliError("--keep-bars and --extend need --from FILE.mid")
+    elif args.keep_bars or args.extend or args.keep:
+        raise CliError("--keep, --keep-bars and --extend need --from FILE.mid")
     check_length(prompt, bars)
     model = StructureModel.load(args.structure or default_checkpoint("structure"))
     with running():
         plan = compose(model, [prompt], bars=bars, steps=args.plan_steps, guidance=args.plan_guidance,
-                       drums=not args.no_drums, source=source, keep_bars=keep)[0]
+                       drums=not args.no_drums, source=source, keep=streams, guides=[guide])[0]
         save_midi(plan, out)
     print(f"{out}: {plan.key.name}, {plan.bpm:g} bpm, {plan.meter}, {plan.num_bars} bars, "
           f"{plan.seconds:.1f} s, seed {prompt.seed}")

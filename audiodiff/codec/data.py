@@ -28,6 +28,11 @@ class AudioWindow:
     num_samples: int
 
 
+def corpus_roots(data_root: str | os.PathLike) -> list[str]:
+    """The corpus folders named by ``data_root``: one path, or several separated by commas."""
+    return [root for root in str(data_root).split(",") if root]
+
+
 def read_windows(data_root: str | os.PathLike, split: str) -> list[AudioWindow]:
     """Rows of ``<data_root>/<split>.jsonl``; raises FileNotFoundError/ValueError naming the file and line."""
     root = Path(data_root)
@@ -47,6 +52,7 @@ def read_windows(data_root: str | os.PathLike, split: str) -> list[AudioWindow]:
 class AudioWindowDataset(Dataset):
     """Crops of ``seconds`` from each window: item ``i`` -> float32 tensor ``[1, round(seconds * sr)]``.
 
+    ``data_root`` may name several corpora separated by commas (:func:`corpus_roots`).
     Windows shorter than the crop are zero-padded at the end. Call :meth:`set_epoch` before each
     epoch so every epoch sees different crops; the crops are reproducible given (seed, epoch).
     """
@@ -55,7 +61,7 @@ class AudioWindowDataset(Dataset):
                  sample_rate: int = 24000, seed: int = 0) -> None:
         if seconds <= 0:
             raise ValueError(f"crop length must be positive, got {seconds} s")
-        self.windows = read_windows(data_root, split)
+        self.windows = [w for root in corpus_roots(data_root) for w in read_windows(root, split)]
         wrong = [w for w in self.windows if w.sample_rate != sample_rate]
         if wrong:
             raise ValueError(

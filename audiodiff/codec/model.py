@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from audiodiff.codec.chunked import decode_in_chunks
+from audiodiff.codec.vocos import VocosDecoder
 from audiodiff.io.checkpoint import CheckpointError, checkpoint_sha256, load_checkpoint, save_checkpoint
 from audiodiff.io.config import from_preset_dict, to_json_dict
 
@@ -37,8 +38,10 @@ CODEC_KIND = "codec"
 # Codec.decode); the codecs train on 1 s segments, so half a second of context covers what the
 # decoder remembers.
 MAX_CALL_FRAMES, CHUNK_CONTEXT_FRAMES, CHUNK_FADE_FRAMES = 750, 38, 8
-PRESETS = ("tiny", "cpu", "cpu_fast", "gpu", "encodec_24khz")
-_DECODER_FIELDS = ("decoder_n_filters", "decoder_residual_layers", "decoder_lstm_layers")
+PRESETS = ("tiny", "cpu", "cpu_fast", "cpu_vocos", "gpu", "encodec_24khz")
+_DECODER_FIELDS = ("decoder_n_filters", "decoder_residual_layers", "decoder_lstm_layers", "decoder_type",
+                   "vocos_dim", "vocos_intermediate", "vocos_layers")
+DECODER_TYPES = ("seanet", "vocos")
 
 WEIGHT_NORM_WARNING = r".*torch\.nn\.utils\.weight_norm. is deprecated"  # what encodec's layers emit
 
@@ -64,10 +67,17 @@ class CodecConfig:
     decoder_n_filters: int | None = None
     decoder_residual_layers: int | None = None
     decoder_lstm_layers: int | None = None
+    # "vocos": a decoder at the frame rate ending in an inverse STFT (codec.vocos) instead of SEANet
+    decoder_type: str = "seanet"
+    vocos_dim: int = 256
+    vocos_intermediate: int = 768
+    vocos_layers: int = 6
 
     def __post_init__(self) -> None:
         self.ratios = tuple(int(r) for r in self.ratios)
         self.bandwidths = tuple(float(b) for b in self.bandwidths)
+        if self.decoder_type not in DECODER_TYPES:
+            raise ValueError(f"decoder_type must be one of {', '.join(DECODER_TYPES)}, got {self.decoder_type!r}")
         if self.kmeans_iters < 1:  # encodec's kmeans fails with 0 iterations
             raise ValueError(f"kmeans_iters must be >= 1, got {self.kmeans_iters}")
         if self.bins < 2 or self.bins & (self.bins - 1):
@@ -87,9 +97,13 @@ class CodecConfig:
         codecs that differ only in their decoders' shapes share it)."""
         return {k: v for k, v in self.to_dict().items() if k not in _DECODER_FIELDS}
 
+    def decoder_dict(self) -> dict[str, Any]:
+        """The fields that shape the decoder alone (two codecs with equal ones share decoders)."""
+        return {k: v for k, v in self.to_dict().items() if k in _DECODER_FIELDS}
+
     @property
     def decoder_shape(self) -> tuple[int, int, int]:
-        """The decoder's (n_filters, residual layers per stage, LSTM layers)."""
+        """The SEANet decoder's (n_filters, residual layers per stage, LSTM layers)."""
         def own(value: int | None, default: int) -> int:
             return default if value is None else value
 
@@ -116,6 +130,8 @@ class CodecConfig:
             return cls(n_filters=16, dimension=64, lstm_layers=2, n_q=8, kmeans_iters=4)
         elif name == "cpu_fast":
             return replace(cls.preset("cpu"), decoder_n_filters=8, decoder_residual_layers=0, decoder_lstm_layers=1)
+        elif name == "cpu_vocos":
+            return replace(cls.preset("cpu"), decoder_type="vocos")
         elif name == "gpu":
             return cls(n_filters=32, dimension=128, lstm_layers=2, n_q=8, kmeans_iters=10)
         elif name == "encodec_24khz":
@@ -158,11 +174,16 @@ class Codec(nn.Module):
             n_residual_layers=config.n_residual_layers, ratios=list(config.ratios),
             norm=config.norm, causal=config.causal, lstm=config.lstm_layers,
         )
-        n_filters, residual_layers, lstm_layers = config.decoder_shape
+        self.decoder: nn.Module
         with quiet_weight_norm():
             self.encoder = SEANetEncoder(**common)
-            self.decoder = SEANetDecoder(**{**common, "n_filters": n_filters, "n_residual_layers": residual_layers,
-                                            "lstm": lstm_layers})
+            if config.decoder_type == "vocos":
+                self.decoder = VocosDecoder(config.dimension, config.hop_length, config.vocos_dim,
+                                            config.vocos_intermediate, config.vocos_layers)
+            else:
+                n_filters, residual_layers, lstm_layers = config.decoder_shape
+                self.decoder = SEANetDecoder(**{**common, "n_filters": n_filters,
+                                                "n_residual_layers": residual_layers, "lstm": lstm_layers})
         self.quantizer = ResidualVectorQuantizer(
             dimension=config.dimension, n_q=config.n_q, bins=config.bins,
             kmeans_init=True, kmeans_iters=config.kmeans_iters,

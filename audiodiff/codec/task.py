@@ -258,7 +258,7 @@ class CodecTask:
             details = ", ".join(f"{k}={theirs[k]} (recipe: {ours[k]})" for k in differ)
             raise ValueError(f"{path}: codec architecture differs from the recipe's: {details}")
         state = source.state_dict()
-        if self.config.codec.decoder_shape == source.config.decoder_shape:
+        if self.config.codec.decoder_dict() == source.config.decoder_dict():
             model.codec.load_state_dict(state)
         else:  # a new decoder: all but the decoder comes from the source
             model.codec.load_state_dict({k: v for k, v in state.items() if not k.startswith("decoder.")}, strict=False)

@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
 
 import mido
 import numpy as np
 
 from audiodiff.io.atomic import atomic_path
+from audiodiff.music.performance import Part, Performance, TimedNote
 from audiodiff.music.plan import DRUM_CHANNEL, Note, Plan, Track
 from audiodiff.music.prompt import BPM_RANGE
 from audiodiff.music.theory import Chord, Key, Meter, estimate_key, parse_pitch_class
@@ -34,15 +34,6 @@ _NO_CHORD = "N.C."
 
 
 # -- reading: notes at their real times ---------------------------------------------------------
-class TimedNote(NamedTuple):
-    """One note: MIDI pitch, start and end in seconds from the file's start, velocity 1..127."""
-
-    pitch: int
-    start: float
-    end: float
-    velocity: int
-
-
 @dataclass(frozen=True)
 class TempoChange:
     """From ``seconds`` (= ``quarters`` quarter notes) on, the file plays at ``qpm`` quarters per minute."""
@@ -67,17 +58,6 @@ class MeterChange:
 
 
 @dataclass
-class ScoreTrack:
-    """The notes of one MIDI track on one channel: GM program (first program change, else 0), drum kit
-    (channel 10), the track's name, notes sorted by start then pitch."""
-
-    name: str
-    program: int
-    is_drum: bool
-    notes: list[TimedNote] = field(default_factory=list)
-
-
-@dataclass
 class MidiScore:
     """What a MIDI file plays, in seconds: its tracks, tempo map, meters, key signature, chord markers.
 
@@ -85,12 +65,16 @@ class MidiScore:
     time 0; every later entry is a real change. ``end_seconds`` is the end of the longest track.
     """
 
-    tracks: list[ScoreTrack]
+    tracks: list[Part]
     tempo_changes: list[TempoChange]
     meter_changes: list[MeterChange]
     key_signature: str | None
     chord_marks: list[tuple[float, str]]
     end_seconds: float
+
+    def performance(self) -> Performance:
+        """The file's notes at their real times, to render as they are (no grid, tempo map kept)."""
+        return Performance(self.tracks, self.end_seconds)
 
     def quarters(self, seconds: float) -> float:
         """Position in quarter notes of a time in seconds, following the tempo map."""
@@ -202,8 +186,8 @@ def read_midi(path: str | Path) -> MidiScore:
     for (ti, channel), notes in sorted(parts.items()):
         is_drum = channel == DRUM_CHANNEL
         name = names.get(ti) or ("drums" if is_drum else f"track{len(tracks)}")
-        tracks.append(ScoreTrack(name, programs.get((ti, channel), 0), is_drum,
-                                 sorted(notes, key=lambda n: (n.start, n.pitch))))
+        tracks.append(Part(name, programs.get((ti, channel), 0), sorted(notes, key=lambda n: (n.start, n.pitch)),
+                           is_drum))
     return MidiScore(
         tracks=tracks,
         tempo_changes=[TempoChange(s, t / tpq, qpm) for t, s, qpm in tempos],
@@ -282,7 +266,7 @@ def load_midi(path: str | Path) -> tuple[Plan, QuantizationReport]:
     tracks: list[Track] = []
     for part in score.tracks:
         notes = []
-        for pitch, on, off, velocity in part.notes:
+        for pitch, on, off, velocity in ((n.pitch, n.start, n.end, n.velocity) for n in part.notes):
             start = quantize(on)
             notes.append(Note(pitch, start, max(quantize(off), start + 1) - start, velocity))
         tracks.append(Track(part.name, part.program, notes, part.is_drum))

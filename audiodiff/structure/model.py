@@ -24,7 +24,9 @@ DEFAULT_STEPS, DEFAULT_GUIDANCE, DEFAULT_TEMPERATURE, DEFAULT_ORDER_NOISE = 32, 
 @dataclass(frozen=True)
 class PlanRequest:
     """One plan to write. ``source`` + ``keep_bars``: inpaint (keep those bars of the source, which
-    may be shorter than ``num_bars``: the rest is new, i.e. a continuation)."""
+    may be shorter than ``num_bars``: the rest is new, i.e. a continuation). ``keep_melody`` and
+    ``keep_chords``: bars (0-based) where only that stream of the source is kept, e.g. given chords
+    with the melody written to fit them. The source is moved to the request's key first."""
 
     key: Key
     meter: Meter
@@ -33,6 +35,8 @@ class PlanRequest:
     seed: int
     source: Plan | None = None
     keep_bars: frozenset[int] = frozenset()
+    keep_melody: frozenset[int] = frozenset()
+    keep_chords: frozenset[int] = frozenset()
 
     def __post_init__(self) -> None:
         if not MIN_BARS <= self.num_bars <= MAX_BARS_GENERATED:
@@ -58,7 +62,7 @@ class StructureModel:
             net = StructureNet(StructureNetConfig(**config["net"]))
             net.load_state_dict({k: v.float() for k, v in state.items()})
         except (KeyError, TypeError, RuntimeError) as exc:
-            raise CheckpointError(path, f"config and weights do not match this audiodiff "
+            raise CheckpointError(path, "config and weights do not match this audiodiff "
                                         f"({type(exc).__name__})") from None
         return cls(net, metadata)
 
@@ -142,16 +146,18 @@ class StructureModel:
         chords = torch.full((n, n_beats), MASK)
         keep_c = torch.zeros_like(chords, dtype=torch.bool)
         for b, r in enumerate(batch):
-            if r.source is None or not r.keep_bars:
+            if r.source is None:
                 continue
             src = plan_to_tokens(r.source.transpose((r.key.tonic - r.source.key.tonic) % 12))
             slots = torch.from_numpy(melody_by_beat(src.melody, meter))
-            for bar in sorted(r.keep_bars):
+            for bar in sorted(r.keep_bars | r.keep_melody | r.keep_chords):
                 if bar >= bars or bar >= r.source.num_bars:
                     raise ValueError(f"cannot keep bar {bar + 1}: the source has {r.source.num_bars} bars")
                 beats = slice(bar * meter.beats_per_bar, (bar + 1) * meter.beats_per_bar)
-                melody[b, beats] = slots[beats]
-                chords[b, beats] = torch.from_numpy(src.chords[beats])
-                keep_m[b, beats] = True
-                keep_c[b, beats] = True
+                if bar in r.keep_bars or bar in r.keep_melody:
+                    melody[b, beats] = slots[beats]
+                    keep_m[b, beats] = True
+                if bar in r.keep_bars or bar in r.keep_chords:
+                    chords[b, beats] = torch.from_numpy(src.chords[beats])
+                    keep_c[b, beats] = True
         return melody, chords, keep_m, keep_c

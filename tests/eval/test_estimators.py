@@ -80,5 +80,6 @@ def test_adherence_on_hand_made_cases():
     assert summarize(results) == {"key_exact": pytest.approx(1 / 3), "key_relative": pytest.approx(2 / 3),
                                   "tempo_within": pytest.approx(2 / 3), "tempo_bin": pytest.approx(2 / 3),
                                   "tempo_bin_near": pytest.approx(2 / 3),
-                                  "key_weighted": pytest.approx((1 + 0.3 + 0.2) / 3)}  # exact, relative, parallel
+                                  # MIREX weights: exact 1, relative 0.3, parallel 0.2
+                                  "key_weighted": pytest.approx((1 + 0.3 + 0.2) / 3)}
     assert summarize([]) == {}

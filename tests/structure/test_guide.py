@@ -1,0 +1,115 @@
+"""Chords, melody and form as kept tokens (untrained tiny model: the kept parts must hold anyway)."""
+import pytest
+import torch
+
+from audiodiff.music.chords import parse_progression
+from audiodiff.music.plan import Note, Plan, Track
+from audiodiff.music.prompt import Prompt
+from audiodiff.music.theory import Chord, Key, Meter
+from audiodiff.structure.compose import compose, stream_track
+from audiodiff.structure.guide import Guide, guide_bars, guide_key
+from audiodiff.structure.model import StructureModel
+from audiodiff.structure.net import StructureNet, StructureNetConfig
+
+D_MINOR, METER = Key(2, "minor"), Meter(3, 4)
+
+
+@pytest.fixture(scope="module")
+def model() -> StructureModel:
+    torch.manual_seed(0)
+    return StructureModel(StructureNet(StructureNetConfig.preset("tiny")))
+
+
+def prompt(seed=5000, seconds=5.0) -> Prompt:
+    return Prompt(key=D_MINOR, bpm=96, meter=METER, program=40, seconds=seconds, seed=seed)
+
+
+def plan_with(model, guide, **kw) -> Plan:
+    return compose(model, [prompt(**kw)], steps=4, guides=[guide])[0]
+
+
+def test_given_chords_are_the_plans_chords_and_the_arranger_plays_them(model):
+    plan = plan_with(model, Guide(chords=parse_progression("Dm | Gm A7")))
+    assert plan.num_bars == 4  # 5 s at 96 bpm in 3/4: the two bars repeat
+    dm, gm, a7 = Chord(2, "min"), Chord(7, "min"), Chord(9, "7")
+    assert plan.chords == ([dm] * 3 + [gm, gm, a7]) * 2
+    bass = stream_track(plan, "bass").notes
+    assert {n.pitch % 12 for n in bass if n.start < 12} == {2}  # bar 1: the root of Dm
+    assert plan.melody.program == 40 and plan.melody.notes
+
+
+def test_a_longer_progression_sets_the_length(model):
+    plan = plan_with(model, Guide(chords=parse_progression(" | ".join(["Dm"] * 7))))
+    assert plan.num_bars == 7 and len(plan.chords) == 21
+
+
+def test_given_melody_is_kept_exactly_and_empty_bars_are_filled(model):
+    melody = [Note(50 + i, 12 * (i // 3) + 4 * (i % 3), 4, 70 + i) for i in range(6)]  # bars 1-2, low D
+    melody.append(Note(86, 36, 12, 100))  # bar 4 (above the token range: must not fold)
+    plan = plan_with(model, Guide(melody=melody), seed=5001)
+    assert [n for n in plan.melody.notes if n.start // 12 in (0, 1, 3)] == melody
+    assert plan.num_bars == 4
+
+
+def test_form_repeats_sections_and_ends_on_the_tonic(model):
+    guide = Guide(chords=parse_progression("Dm | Gm A7 | F | C"), form="AABA", bars_per_section=2)
+    plan = plan_with(model, guide, seed=5002)
+    assert plan.num_bars == 8 and guide_bars(guide, METER) == 8
+    section = 2 * METER.steps_per_bar
+
+    def notes(i, last_bar=True):
+        end = section if last_bar else section - METER.steps_per_bar
+        return [(n.pitch, n.start - i * section, n.duration) for n in plan.melody.notes
+                if i * section <= n.start < i * section + end]
+    assert notes(0) == notes(1) or notes(0, False) == notes(1, False)
+    assert notes(0, False) == notes(3, False)
+    assert plan.chords[:6] == plan.chords[6:12] == plan.chords[18:24]
+    final = [n for n in plan.melody.notes if n.start >= 7 * METER.steps_per_bar]
+    assert plan.chords[-1].root == 2 or plan.chords[-1] == Chord(9, "7")  # given chords win
+    assert final[-1].pitch % 12 == 2
+
+
+def test_form_without_chords_ends_on_the_tonic_chord(model):
+    plan = plan_with(model, Guide(form="AB", bars_per_section=2), seed=5003)
+    assert plan.num_bars == 4 and plan.chords[-3:] == [Chord(2, "min")] * 3
+
+
+@pytest.mark.parametrize("guide, message", [
+    (Guide(chords=parse_progression("Dm | Gm | A7"), form="AABA", bars_per_section=2), "needs 8 .* or 4"),
+    (Guide(melody=[Note(62, 0, 200)], form="AB", bars_per_section=2), "holds 4"),
+])
+def test_material_that_does_not_fit_the_form_is_refused(guide, message):
+    with pytest.raises(ValueError, match=message):
+        guide_bars(guide, METER)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"melody": []}, "no pitched notes"), ({"form": "aaba"}, "capital letters"),
+    ({"form": "AB", "bars_per_section": 0}, ">= 1"),
+])
+def test_bad_guides_are_refused(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        Guide(**kwargs)
+
+
+def test_guide_key_reads_the_material():
+    assert guide_key(Guide(chords=parse_progression("Dm | Gm A7 | Dm"))) == D_MINOR
+    scale = [Note(p, 4 * i, 4) for i, p in enumerate([67, 69, 71, 72, 74, 72, 71, 67, 62, 67])]
+    assert guide_key(Guide(melody=scale)) == Key(7, "major")
+
+
+def test_keep_streams_of_a_source_plan(model):
+    source = compose(model, [prompt(seed=5004)], steps=4)[0]
+    keep = {"chords": frozenset({0, 1}), "bass": frozenset({0, 1}), "melody": frozenset({2})}
+    plan = compose(model, [prompt(seed=5005)], steps=4, source=source, keep=keep)[0]
+    assert plan.chords[:6] == source.chords[:6]
+    bar = METER.steps_per_bar
+    assert [n for n in stream_track(plan, "bass").notes if n.start < 2 * bar] == \
+        [n for n in stream_track(source, "bass").notes if n.start < 2 * bar]
+    assert [n for n in plan.melody.notes if 2 * bar <= n.start < 3 * bar] == \
+        [n for n in source.melody.notes if 2 * bar <= n.start < 3 * bar]
+    with pytest.raises(ValueError, match="unknown streams"):
+        compose(model, [prompt()], steps=4, source=source, keep={"piano": frozenset({0})})
+    no_bass = Plan(D_MINOR, 96, METER, [Track("melody", 0, [Note(62, 0, 4)])], [None] * 12, 48)
+    with pytest.raises(ValueError, match="no bass track"):
+        compose(model, [prompt()], steps=4, source=no_bass, keep={"bass": frozenset({0})})
