@@ -148,3 +148,13 @@ def test_bpm_must_be_a_positive_number(bpm):
     with pytest.raises(ValueError) as info:
         make_plan(bpm=bpm)
     assert str(info.value) == f"bpm must be positive, got {bpm}"
+
+
+def test_slow_tempos_onset_values_and_transposing_chordless_beats():
+    assert make_plan(bpm=0.5).bpm == 0.5  # any positive tempo is a tempo
+    _, onset = make_plan(notes=[Note(60, 4, 4)], bars=1).piano_roll(8.0)
+    assert onset.max() == 1.0 and onset.sum() == 1.0
+    plan = make_plan()
+    plan.chords[1] = None
+    up = plan.transpose(2)
+    assert up.chords[0] == Chord(2, "maj") and up.chords[1] is None
