@@ -25,11 +25,12 @@ included).
 Scale-out (:mod:`.run`, :mod:`.workers`). Rows are cut into chunks of ``batch_size`` consecutive
 rows (one forward pass each) and chunk k belongs to rank ``k % world``; with ``batch_size=1`` that
 is row i -> rank ``i % world``. The chunks do not depend on the world size, so 1, 2 or N processes
-write the same bytes. ``--workers N`` starts N processes here; under ``torchrun`` each process
-reads RANK / WORLD_SIZE / LOCAL_RANK and does its own shard. No process group is used: every rank
-writes only its own rows' files, and whoever gathers (the parent with ``--workers``; rank 0 under
-torchrun, which polls ``records/`` and ``errors/`` until every row is finished) writes the
-manifest. A rank that dies leaves its rows unfinished; rerun with ``--resume``.
+write the same bytes when each runs with the same ``--threads`` (e.g. ``--threads 1``). ``--workers
+N`` starts N processes here; under ``torchrun`` each process reads RANK / WORLD_SIZE / LOCAL_RANK
+and does its own shard. No process group is used: every rank writes only its own rows' files, and
+whoever gathers (the parent with ``--workers``; rank 0 under torchrun, which polls ``records/`` and
+``errors/`` until every row is finished) writes the manifest. A rank that dies leaves its rows
+unfinished; rerun with ``--resume``.
 """
 
 
