@@ -65,3 +65,15 @@ def build_tiny_checkpoints(root: Path, window_frames: int = 128, context_frames:
 def tiny_ckpts(tmp_path_factory) -> dict[str, str]:
     """Paths of untrained tiny structure / acoustic / codec checkpoints (see build_tiny_checkpoints)."""
     return build_tiny_checkpoints(tmp_path_factory.mktemp("tiny_ckpts"))
+
+
+@pytest.fixture(scope="session")
+def structure_ckpt(tmp_path_factory) -> str:
+    """An untrained tiny structure checkpoint (seed 0): enough for the command line's plan paths."""
+    from audiodiff.structure.model import StructureModel
+    from audiodiff.structure.net import StructureNet, StructureNetConfig
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("ckpt") / "structure.safetensors"
+    StructureModel(StructureNet(StructureNetConfig.preset("tiny"))).save(path)
+    return str(path)

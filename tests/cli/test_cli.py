@@ -1,18 +1,7 @@
 import mido
 import pytest
-import torch
 
 from audiodiff.cli import main
-from audiodiff.structure.model import StructureModel
-from audiodiff.structure.net import StructureNet, StructureNetConfig
-
-
-@pytest.fixture(scope="module")
-def structure_ckpt(tmp_path_factory):
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("ckpt") / "structure.safetensors"
-    StructureModel(StructureNet(StructureNetConfig.preset("tiny"))).save(path)
-    return str(path)
 
 
 def meta(path, kind):

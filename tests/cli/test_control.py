@@ -1,21 +1,10 @@
 """plan/generate with --chords, --melody, --form, plan --from --keep: results and one-line errors."""
 import pytest
-import torch
 
 from audiodiff.cli import main
 from audiodiff.music.midi import load_midi, save_midi
 from audiodiff.music.plan import Note, Plan, Track
 from audiodiff.music.theory import Chord, Key, Meter
-from audiodiff.structure.model import StructureModel
-from audiodiff.structure.net import StructureNet, StructureNetConfig
-
-
-@pytest.fixture(scope="module")
-def structure_ckpt(tmp_path_factory):
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("ckpt") / "structure.safetensors"
-    StructureModel(StructureNet(StructureNetConfig.preset("tiny"))).save(path)
-    return str(path)
 
 
 @pytest.fixture(scope="module")
