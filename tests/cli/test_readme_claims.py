@@ -3,20 +3,9 @@ parsing keeps exactly the named bars, --no-drums leaves the drums out."""
 from __future__ import annotations
 
 import pytest
-import torch
 
 from audiodiff.cli import main
 from audiodiff.music.midi import load_midi
-from audiodiff.structure.model import StructureModel
-from audiodiff.structure.net import StructureNet, StructureNetConfig
-
-
-@pytest.fixture(scope="module")
-def structure_ckpt(tmp_path_factory) -> str:
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("ckpt") / "structure.safetensors"
-    StructureModel(StructureNet(StructureNetConfig.preset("tiny"))).save(path)
-    return str(path)
 
 
 def plan(structure: str, out, *extra: str) -> int:
