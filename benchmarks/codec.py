@@ -13,6 +13,10 @@ Two held-out sets, each scored on its own:
   and timing unlike the corpus, never used for training or for choices), their first
   ``--clip-seconds`` rendered by FluidSynth at the corpus loudness (-20 dBFS RMS).
 
+``--dev`` codes the dev sets instead (the corpus's val split and
+:func:`audiodiff.corpus.arrangements.dev_arrangement`): the sets models are chosen on, so that the
+held-out sets stay unseen by every choice.
+
 Our codec runs encode -> (RVQ at each bandwidth | continuous latents) -> decode. Opus runs through
 ffmpeg's libopus (:func:`audiodiff.eval.opus.opus_round_trip`: 20 ms frames, VBR, ffmpeg's
 defaults). Each codec setting's constant whole-sample delay is found by cross-correlation
@@ -144,22 +148,23 @@ def corpus_set(data: Path, split: str, n: int, seed: int, sample_rate: int) -> C
                              f"{minutes:.1f} min; floor: {len(floor)} other windows", audio, notes, floor)
 
 
-def heldout_set(n: int, seconds: float, sample_rate: int) -> ClipSet:
+def heldout_set(n: int, seconds: float, sample_rate: int, dev: bool = False) -> ClipSet:
     """Held-out arrangements 0..n-1 to code and n..2n-1 for the floor, the first ``seconds`` of each
-    rendered by FluidSynth at the corpus loudness."""
-    from audiodiff.corpus.arrangements import heldout_arrangement
+    rendered by FluidSynth at the corpus loudness; ``dev``: from the dev seed space instead."""
+    from audiodiff.corpus.arrangements import dev_arrangement, heldout_arrangement
     from audiodiff.corpus.items import normalize_loudness
     from audiodiff.corpus.render import Renderer
 
     renderer = Renderer(sample_rate=sample_rate)
 
     def render(seed: int) -> tuple[np.ndarray, np.ndarray]:
-        perf = heldout_arrangement(seed).crop(0.0, seconds)
+        perf = (dev_arrangement if dev else heldout_arrangement)(seed).crop(0.0, seconds)
         audio = normalize_loudness(renderer.render_performance(perf, tail_seconds=0.0), LOUDNESS_DB)
         return audio.astype(np.float32), performance_notes(perf)
 
     pairs = [render(seed) for seed in tqdm(range(2 * n), desc="arrangements: render", leave=False)]
-    return ClipSet("arrangements", f"held-out arrangements, seeds 0-{n - 1}, first {seconds:g} s, FluidSynth "
+    space = "dev" if dev else "held-out"
+    return ClipSet("arrangements", f"{space} arrangements, seeds 0-{n - 1}, first {seconds:g} s, FluidSynth "
                                    f"({renderer.soundfont}); floor: seeds {n}-{2 * n - 1}",
                    [a for a, _ in pairs[:n]], [b for _, b in pairs[:n]], [a for a, _ in pairs[n:]])
 
@@ -321,7 +326,11 @@ def main() -> None:
                         help="run one half (e.g. quality beside a training, speed on an idle machine)")
     parser.add_argument("--ffmpeg", default="ffmpeg")
     parser.add_argument("--ffprobe", default="ffprobe")
+    parser.add_argument("--dev", action="store_true",
+                        help="the dev sets instead (--split val, dev arrangements): for choosing models")
     args = parser.parse_args()
+    if args.dev:
+        args.split = "val"
     if args.quick:
         args.n, args.heldout, args.only = min(args.n, QUICK_CLIPS), min(args.heldout, QUICK_CLIPS), "quality"
     if args.data is None and not args.heldout:
@@ -342,7 +351,7 @@ def main() -> None:
     except (CheckpointError, FileNotFoundError, ValueError) as err:
         sys.exit(f"error: {err}")
     if args.heldout:
-        sets.append(heldout_set(args.heldout, args.clip_seconds, codec.sample_rate))
+        sets.append(heldout_set(args.heldout, args.clip_seconds, codec.sample_rate, dev=args.dev))
     sr, cfg = codec.sample_rate, codec.config
     params = sum(p.numel() for p in codec.parameters())
     size_mb = os.path.getsize(args.checkpoint) / 1e6

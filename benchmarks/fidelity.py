@@ -25,6 +25,10 @@ Two parts, each against FluidSynth (FluidR3_GM) renders of the same notes:
    of these plans vs renders of as many other plans (the same prompts with other seeds, composed
    by the same structure model).
 
+``--dev`` scores the dev sets instead (dev arrangements,
+:func:`audiodiff.corpus.arrangements.dev_arrangement`, and the prompts' seeds + 1000): the sets on
+which models are chosen, so that the held-out sets stay unseen by every choice.
+
 All audio is brought to the corpus loudness (-20 dBFS RMS) before it is scored. Targets (issue 16):
 note F1 >= 0.9 x the FluidSynth render's, chroma agreement >= 0.95, key correct >= 0.95 x
 FluidSynth's, |note F1 change when the tracks are permuted| < 0.02, FD of generated clips <= 2 x the
@@ -46,7 +50,7 @@ from generate import adherence_prompts  # benchmarks/generate.py: the same promp
 from tqdm import tqdm
 
 from audiodiff.acoustic.model import DEFAULT_GUIDANCE, DEFAULT_STEPS
-from audiodiff.corpus.arrangements import heldout_arrangement
+from audiodiff.corpus.arrangements import dev_arrangement, heldout_arrangement
 from audiodiff.corpus.items import normalize_loudness
 from audiodiff.corpus.render import Renderer
 from audiodiff.eval.estimators import estimate_audio_key
@@ -62,6 +66,7 @@ from audiodiff.structure.compose import compose
 LOUDNESS_DB = -20.0  # RMS dBFS, as the corpus windows
 QUICK = 8  # pieces and prompts with --quick
 FLOOR_SEED_OFFSET = 100_000  # seeds of the floor's plans: the grid's prompts again, other plans
+DEV_SEED_OFFSET = 1_000  # --dev: the grid's prompts with these seeds instead (choices between models)
 GRID = 240  # prompts in the adherence grid
 MIN_F1_SHARE, MIN_CHROMA, MIN_KEY_SHARE, MAX_PERMUTATION_DELTA, MAX_FD_FLOOR_RATIO = 0.9, 0.95, 0.95, 0.02, 2.0
 
@@ -129,11 +134,12 @@ def render_file(pipeline: Pipeline, performance: Performance, seed: int, args: a
 def heldout(pipeline: Pipeline, renderer: Renderer, args: argparse.Namespace) -> None:
     """Part 1: held-out MIDI through FluidSynth and through the pipeline; print the table and verdicts."""
     sr = pipeline.sample_rate
+    arrangement = dev_arrangement if args.dev else heldout_arrangement
     rows = {name: Row() for name in ("fluidsynth", "grid", "render", "permuted")}
     floor = FrameStats()
     with tempfile.TemporaryDirectory(prefix="fidelity_") as tmp:
         for seed in tqdm(range(args.n), desc="held-out MIDI"):
-            perf = heldout_arrangement(seed).crop(0.0, args.seconds)
+            perf = arrangement(seed).crop(0.0, args.seconds)
             ref = performance_notes(perf)
             rows["fluidsynth"].add(renderer.render_performance(perf, tail_seconds=0.0), sr, ref, perf)
             grid = Performance.from_plan(file_plan(perf, Path(tmp)))
@@ -142,7 +148,7 @@ def heldout(pipeline: Pipeline, renderer: Renderer, args: argparse.Namespace) ->
             rows["render"].add(render_file(pipeline, perf, seed, args, Path(tmp)), sr, ref, perf)
             rows["permuted"].add(render_file(pipeline, permuted(perf, seed), seed, args, Path(tmp)), sr, ref, perf)
         for seed in tqdm(range(args.n, 2 * args.n), desc="held-out MIDI: floor"):
-            perf = heldout_arrangement(seed).crop(0.0, args.seconds)
+            perf = arrangement(seed).crop(0.0, args.seconds)
             audio = normalize_loudness(renderer.render_performance(perf, tail_seconds=0.0), LOUDNESS_DB)
             floor.add(load_basic_pitch().activations(audio, sr)["features"])
 
@@ -179,8 +185,10 @@ def heldout(pipeline: Pipeline, renderer: Renderer, args: argparse.Namespace) ->
 def generated(pipeline: Pipeline, renderer: Renderer, args: argparse.Namespace) -> None:
     """Part 2: generated clips vs FluidSynth renders of their own plans; print the table and verdicts."""
     sr = pipeline.sample_rate
-    ours = adherence_prompts(args.prompts, args.seconds)
-    others = adherence_prompts(args.prompts, args.seconds, seed_offset=FLOOR_SEED_OFFSET)  # same labels, other plans
+    offset = DEV_SEED_OFFSET if args.dev else 0
+    ours = adherence_prompts(args.prompts, args.seconds, seed_offset=offset)
+    # the floor: the same labels, other plans
+    others = adherence_prompts(args.prompts, args.seconds, seed_offset=offset + FLOOR_SEED_OFFSET)
     rows = {"fluidsynth": Row(), "generated": Row()}
     for i in tqdm(range(0, len(ours), args.batch_size), desc="generated clips"):
         for result in pipeline.generate(ours[i:i + args.batch_size], steps=args.steps, guidance=args.guidance,
@@ -226,6 +234,8 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=4, help="prompts per forward pass")
     parser.add_argument("--threads", type=int, default=2, help="torch and TensorFlow CPU threads")
     parser.add_argument("--quick", action="store_true", help=f"{QUICK} pieces and {QUICK} prompts")
+    parser.add_argument("--dev", action="store_true",
+                        help="the dev sets instead (dev arrangements, prompt seeds + 1000): for choosing models")
     args = parser.parse_args()
     if args.quick:
         args.n, args.prompts = min(args.n, QUICK), min(args.prompts, QUICK)

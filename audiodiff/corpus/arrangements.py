@@ -9,7 +9,8 @@ the timing is played, not quantized: swing, triplets, per-note timing jitter, a 
 velocity curves and articulation.
 
 ``stream`` separates seed spaces: training items use :data:`TRAIN_STREAM`, held-out benchmark
-sets :data:`HELDOUT_STREAM`, so no held-out piece is ever a training piece.
+sets :data:`HELDOUT_STREAM` and model choices :data:`DEV_STREAM`, so no held-out piece is ever a
+training piece or a piece a choice was made on.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import numpy as np
 from audiodiff.music.performance import Part, Performance, TimedNote
 from audiodiff.music.theory import Key
 
-TRAIN_STREAM, HELDOUT_STREAM = 0, 1
+TRAIN_STREAM, HELDOUT_STREAM, DEV_STREAM = 0, 1, 2
 METERS = ((2, 4), (3, 4), (4, 4), (6, 8))  # (beats per bar, subdivisions per beat; 6/8 = 2 beats of 3)
 MAJOR_DEGREES = ((0, "maj"), (2, "min"), (4, "min"), (5, "maj"), (7, "maj"), (9, "min"), (11, "dim"))
 MINOR_DEGREES = ((0, "min"), (2, "dim"), (3, "maj"), (5, "min"), (7, "maj"), (8, "maj"), (10, "maj"))
@@ -271,3 +272,8 @@ def random_arrangement(seed: int, stream: int = TRAIN_STREAM, min_seconds: float
 def heldout_arrangement(seed: int) -> Performance:
     """An arrangement from the held-out seed space (benchmarks only; never used for training)."""
     return random_arrangement(seed, stream=HELDOUT_STREAM)
+
+
+def dev_arrangement(seed: int) -> Performance:
+    """An arrangement from the dev seed space (choosing between models; never trained on or benchmarked)."""
+    return random_arrangement(seed, stream=DEV_STREAM)
