@@ -160,7 +160,8 @@ def heldout(pipeline: Pipeline, renderer: Renderer, args: argparse.Namespace) ->
               "grid": "FluidSynth render of the plan `render` reads (16th grid)",
               "render": "`audiodiff render` of the file",
               "permuted": "`audiodiff render`, tracks in another order"}
-    print(f"\n### held-out MIDI: {args.n} pieces (seeds 0-{args.n - 1}), first {args.seconds:g} s; floor: seeds "
+    space = "dev" if args.dev else "held-out"
+    print(f"\n### {space} MIDI: {args.n} pieces (seeds 0-{args.n - 1}), first {args.seconds:g} s; floor: seeds "
           f"{args.n}-{2 * args.n - 1}; {args.steps} acoustic steps, guidance {args.guidance:g}\n")
     print("| rendering | note F1 | chroma agreement | audio key correct | FD to the FluidSynth renders |")
     print("|---|---|---|---|---|")
