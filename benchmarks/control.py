@@ -70,7 +70,14 @@ def prompts(n: int, seconds: float) -> list[Prompt]:
 
 
 def progression(prompt: Prompt) -> list[list[Chord]]:
+    """The four-bar progression the chords way asks for in the prompt's key."""
     return [[Chord((prompt.key.tonic + r) % 12, q) for r, q in bar] for bar in PROGRESSIONS[prompt.key.mode]]
+
+
+def plan_chord_accuracy(plan: Plan, prompt: Prompt) -> float:
+    """The fraction of the plan's beats whose chord is the one :func:`progression` asks for there."""
+    wanted = progression_beats(progression(prompt), plan.meter, plan.num_bars)
+    return float(np.mean([c == want for c, want in zip(plan.chords, wanted)]))
 
 
 # -- chords from audio ---------------------------------------------------------------------------
@@ -110,9 +117,13 @@ def chord_scores(audio: np.ndarray, sr: int, plan: Plan) -> tuple[float, float]:
         hits.append(TEMPLATES[int(np.argmax(best @ (mean / max(np.linalg.norm(mean), 1e-9))))] == chord)
         ref_frames += [TEMPLATES.index(chord)] * (b - a)
         est_frames += list(frame_chords(ch[:, a:b]))
-    ref, est = np.array(ref_frames), np.array(est_frames)
-    iou = [np.sum((ref == c) & (est == c)) / np.sum((ref == c) | (est == c)) for c in np.unique(ref)]
-    return float(np.mean(hits)), float(np.mean(iou))
+    return float(np.mean(hits)), chord_iou(np.array(ref_frames), np.array(est_frames))
+
+
+def chord_iou(ref: np.ndarray, est: np.ndarray) -> float:
+    """Per-frame chord labels: for each chord class in ``ref``, frames both call it / frames either
+    calls it, averaged over those classes."""
+    return float(np.mean([np.sum((ref == c) & (est == c)) / np.sum((ref == c) | (est == c)) for c in np.unique(ref)]))
 
 
 def melody_onset_f1(audio: np.ndarray, sr: int, plan: Plan, notes) -> float:
@@ -132,24 +143,25 @@ def melody_kept(plan: Plan, melody) -> bool:
             == [astuple(n) for n in melody if n.start // bar in bars])
 
 
-def form_plan_exact(plan: Plan) -> bool:
-    """AABA: sections 1, 2, 4 hold the same notes, except the last bar of 2 and 4."""
+def form_plan_exact(plan: Plan, section_bars: int = SECTION_BARS) -> bool:
+    """AABA: sections 1, 2, 4 hold the same melody notes and chords, except the last bar of each."""
     bar = plan.meter.steps_per_bar
-    sec = SECTION_BARS * bar
+    sec = section_bars * bar
 
     def notes(i: int) -> list[tuple[int, int, int]]:
         return [(n.pitch, n.start - i * sec, n.duration) for n in plan.melody.notes
                 if i * sec <= n.start < (i + 1) * sec - bar]
-    beats = SECTION_BARS * plan.meter.beats_per_bar - plan.meter.beats_per_bar
+    beats = section_bars * plan.meter.beats_per_bar - plan.meter.beats_per_bar
     same_chords = all(plan.chords[i * (beats + plan.meter.beats_per_bar):][:beats] == plan.chords[:beats]
                       for i in (1, 3))
     return notes(0) == notes(1) == notes(3) and same_chords
 
 
-def section_similarity(audio: np.ndarray, sr: int, plan: Plan) -> tuple[float, float]:
+def section_similarity(audio: np.ndarray, sr: int, plan: Plan, section_bars: int = SECTION_BARS
+                       ) -> tuple[float, float]:
     """Mean chroma correlation A-A and A-B over AABA sections (frames aligned within a section)."""
     ch = chroma(audio, sr)
-    sec = int(round(SECTION_BARS * plan.meter.steps_per_bar * plan.seconds_per_step * sr / CHROMA_HOP))
+    sec = int(round(section_bars * plan.meter.steps_per_bar * plan.seconds_per_step * sr / CHROMA_HOP))
     parts = [ch[:, i * sec:(i + 1) * sec].ravel() for i in range(4) if (i + 1) * sec <= ch.shape[1]]
     corr = lambda a, b: float(np.corrcoef(a, b)[0, 1])  # noqa: E731
     same = [corr(parts[i], parts[j]) for i, j in ((0, 1), (0, 3), (1, 3)) if j < len(parts)]
@@ -185,9 +197,7 @@ def main() -> int:
     print(f"control: {len(items)} prompts (seeds {SEED0}-{SEED0 + len(items) - 1}), {args.seconds:g} s, default "
           f"sampler settings; checkpoints: {used}")
     rows = []
-    chord_plan = np.mean([np.mean([c == want for c, want in
-                                   zip(r.plan.chords, progression_beats(progression(p), p.meter, r.plan.num_bars))])
-                          for r, p in zip(results["chords"], items)])
+    chord_plan = np.mean([plan_chord_accuracy(r.plan, p) for r, p in zip(results["chords"], items)])
     gen = [chord_scores(r.audio, sr, r.plan) for r in results["chords"]]
     fs = [chord_scores(t, sr, r.plan) for r, t in zip(results["chords"], truth["chords"])]
     g_acc, g_iou, f_acc, f_iou = (float(np.mean([x[k] for x in s])) for s in (gen, fs) for k in (0, 1))

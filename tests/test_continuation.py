@@ -105,7 +105,9 @@ def test_extend_and_repaint_commands_write_clip_and_sidecar(ckpts, wav, tmp_path
 
 @pytest.mark.parametrize("case, argv, message", [
     ("no sidecar", ["extend", "CLIP", "--seconds", "2"], "no sidecar clip.json; extend and repaint work on clips"),
+    ("no sidecar", ["repaint", "CLIP", "--bars", "1"], "no sidecar clip.json; extend and repaint work on clips"),
     ("not ours", ["repaint", "CLIP", "--bars", "1"], "not a sidecar of audiodiff generate"),
+    ("not ours", ["extend", "CLIP", "--seconds", "2"], "not a sidecar of audiodiff generate"),
     ("other audio", ["extend", "CLIP", "--seconds", "2"], "lasts 1.000 s, its sidecar says 3 s"),
     ("ok", ["repaint", "CLIP", "--bars", "3-9"], "--bars 3-9: .* has bars 1-"),
     ("ok", ["repaint", "CLIP", "--bars", "x"], "--bars wants a bar or a range like 5-8"),

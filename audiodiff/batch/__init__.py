@@ -2,7 +2,9 @@
 
 Input rows come from a CSV or JSONL file (:mod:`.rows`) or from a grid (:mod:`.grid`). A row holds a
 ``prompt`` (the text ``audiodiff generate`` takes) or its fields ``key``, ``bpm``, ``meter``,
-``instrument``, and optionally ``seed`` and ``seconds`` (these two override the prompt text's).
+``instrument``, and optionally ``seed`` and ``seconds`` (these two override the prompt text's) and
+``chords``, ``form``, ``bars_per_section`` (as ``generate --chords --form --bars-per-section``; a row
+of chords without a key is in the key they suggest).
 Rows without a seed get :func:`audiodiff.seeds.derived_seed` ``(index, prompt)``: the first 8 bytes of
 ``sha256(f"batch|{index}|{prompt text without seed}")`` modulo 2**31, so a seed depends on the
 row's 0-based position and content and never on the machine, the worker count or the run.

@@ -15,8 +15,8 @@ from audiodiff.io.atomic import write_text_atomic
 
 CSV_COLUMNS = ("id", "index", "audio", "midi", "annotations", "prompt", "key", "tonic", "mode", "bpm", "meter",
                "instrument", "program", "programs", "drums", "seconds", "num_samples", "sample_rate", "seed",
-               "peak_normalized", "steps", "plan_steps", "guidance", "structure_sha256", "acoustic_sha256",
-               "codec_sha256")
+               "given_chords", "form", "bars_per_section", "peak_normalized", "steps", "plan_steps", "guidance",
+               "structure_sha256", "acoustic_sha256", "codec_sha256")
 
 
 def wait_for_all(out: Path, rows: Sequence[Row], timeout: float | None = None) -> None:

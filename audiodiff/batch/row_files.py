@@ -51,6 +51,7 @@ def _record(row: Row, result: Result, settings: Settings, peak_normalized: bool,
     plan = result.plan
     melody = plan.melody
     out = Path(settings.out)
+    guide = row.guide
     return {
         "id": row.id, "index": row.index,
         **{name: paths[name].relative_to(out).as_posix() for name in ("audio", "midi", "annotations")},
@@ -62,6 +63,9 @@ def _record(row: Row, result: Result, settings: Settings, peak_normalized: bool,
         "drums": any(t.is_drum for t in plan.tracks),
         "seconds": round(result.seconds, 6), "num_samples": len(result.audio), "sample_rate": result.sample_rate,
         "seed": result.seed, "peak_normalized": peak_normalized,
+        "given_chords": one_line(row.input["chords"]) if guide and guide.chords else None,
+        "form": guide.form if guide else None,
+        "bars_per_section": guide.bars_per_section if guide and guide.form else None,
         "steps": settings.steps, "plan_steps": settings.plan_steps, "guidance": settings.guidance,
         "plan_guidance": settings.plan_guidance,
         **{f"{name}_sha256": settings.hashes[name] for name in ("structure", "acoustic", "codec")},

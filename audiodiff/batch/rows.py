@@ -10,13 +10,17 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from audiodiff.batch import BatchError
-from audiodiff.music.prompt import Prompt, parse
+from audiodiff.music.chords import parse_progression
+from audiodiff.music.prompt import Prompt, parse, parse_fields
 from audiodiff.music.theory import Key, Meter
 from audiodiff.seeds import derived_seed
+from audiodiff.structure.guide import DEFAULT_BARS_PER_SECTION, Guide, check_guide, settle_key
 
 FIELD_COLUMNS = ("key", "bpm", "meter", "instrument")
 OPTIONAL_COLUMNS = ("seed", "seconds")
-COLUMNS = ("prompt", *FIELD_COLUMNS, *OPTIONAL_COLUMNS)
+GUIDE_COLUMNS = ("chords", "form", "bars_per_section")  # as generate's --chords, --form, --bars-per-section
+COLUMNS = ("prompt", *FIELD_COLUMNS, *OPTIONAL_COLUMNS, *GUIDE_COLUMNS)
+ENOUGH_COLUMNS = (*FIELD_COLUMNS, "chords", "form")  # a row needs 'prompt' or one of these
 
 
 @dataclass
@@ -29,6 +33,8 @@ class Row:
     input: dict
     prompt: Prompt | None = None
     error: str | None = None
+    guide: Guide | None = None  # chords / form given in the row
+    warning: str | None = None  # the chords suggest another key than the row's
 
 
 def one_line(text: object) -> str:
@@ -85,8 +91,10 @@ def _instrument(value: object) -> int:
     return parse_instrument(f"program {text}" if text.strip().isdigit() else text)
 
 
-def row_prompt(index: int, data: dict) -> Prompt:
-    """The validated prompt of one row (ValueError with a one-line message otherwise)."""
+def row_request(index: int, data: dict) -> tuple[Prompt, Guide | None, str | None]:
+    """The validated prompt of one row, its guide (chords, form; None without) and a warning when the
+    chords suggest another key than the row gives (else None). ValueError with a one-line message
+    for bad data."""
     unknown = sorted(set(data) - set(COLUMNS))
     if unknown:
         raise ValueError(f"unknown column(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(COLUMNS)}")
@@ -96,8 +104,10 @@ def row_prompt(index: int, data: dict) -> Prompt:
     if "prompt" in given and fields:
         raise ValueError(f"give either 'prompt' or its fields ({', '.join(FIELD_COLUMNS)}), not both "
                          f"(this row has prompt and {', '.join(fields)})")
+    key_given = "key" in given
     if "prompt" in given:
-        prompt = parse(_text("prompt", given["prompt"]))
+        prompt_fields = parse_fields(_text("prompt", given["prompt"]))
+        prompt, key_given = Prompt(**prompt_fields), "key" in prompt_fields
     elif fields:
         kwargs: dict = {}
         if "key" in given:
@@ -109,15 +119,38 @@ def row_prompt(index: int, data: dict) -> Prompt:
         if "instrument" in given:
             kwargs["program"] = _instrument(given["instrument"])
         prompt = Prompt(**kwargs)
+    elif "chords" in given or "form" in given:
+        prompt = Prompt()
     else:
-        raise ValueError(f"the row has neither 'prompt' nor any of {', '.join(FIELD_COLUMNS)}")
+        raise ValueError(f"the row has neither 'prompt' nor any of {', '.join(ENOUGH_COLUMNS)}")
+    guide, warning = None, None
+    if any(k in given for k in GUIDE_COLUMNS):
+        guide, prompt, warning = _guide(given, prompt, key_given)
     if "seconds" in given:
         prompt = replace(prompt, seconds=_number("seconds", given["seconds"]))
     if "seed" in given:
         prompt = replace(prompt, seed=_integer("seed", given["seed"]))
     if prompt.seed is None:
         prompt = replace(prompt, seed=derived_seed(index, prompt))
-    return prompt
+    return prompt, guide, warning
+
+
+def _guide(given: dict, prompt: Prompt, key_given: bool) -> tuple[Guide, Prompt, str | None]:
+    """The row's chords / form as a Guide, checked as ``generate --chords --form`` checks them, the
+    prompt in the key the chords suggest where the row gives none, and a key warning (or None)."""
+    if "bars_per_section" in given and "form" not in given:
+        raise ValueError("bars_per_section needs form")
+    chords = parse_progression(_text("chords", given["chords"])) if "chords" in given else None
+    form = _text("form", given["form"]) if "form" in given else None
+    per_section = (_integer("bars_per_section", given["bars_per_section"]) if "bars_per_section" in given
+                   else DEFAULT_BARS_PER_SECTION)
+    guide = Guide(chords, None, form, per_section)
+    key, suggested = settle_key(guide, prompt.key, key_given)
+    prompt = replace(prompt, key=key)
+    check_guide(guide, prompt.meter)
+    warning = None if suggested is None else (f"the chords suggest {suggested.name}, the row asks for {key.name}; "
+                                              f"using {key.name}")
+    return guide, prompt, warning
 
 
 def make_row(index: int, where: str, data: object) -> Row:
@@ -126,7 +159,7 @@ def make_row(index: int, where: str, data: object) -> Row:
     try:
         if not isinstance(data, dict):
             raise ValueError(f"a row must be a JSON object with the columns {', '.join(COLUMNS)}, got {data!r}")
-        row.prompt = row_prompt(index, data)
+        row.prompt, row.guide, row.warning = row_request(index, data)
     except (ValueError, TypeError) as err:
         row.error = one_line(err)
     return row
@@ -184,8 +217,8 @@ def _read_csv(path: Path, text: str) -> list[Row]:
                              f"allowed: {', '.join(COLUMNS)}")
         if len(set(names)) != len(names):
             raise BatchError(f"{path}: a column is named twice in the header {header}")
-        if "prompt" not in names and not set(FIELD_COLUMNS) & set(names):
-            raise BatchError(f"{path}: needs a 'prompt' column or at least one of {', '.join(FIELD_COLUMNS)}")
+        if "prompt" not in names and not set(ENOUGH_COLUMNS) & set(names):
+            raise BatchError(f"{path}: needs a 'prompt' column or at least one of {', '.join(ENOUGH_COLUMNS)}")
         rows = []
         for cells in reader:
             if not any(c.strip() for c in cells):

@@ -72,7 +72,8 @@ def _generate(pipeline: Pipeline, rows: list[Row], settings: Settings) -> list[t
     kwargs = dict(steps=settings.steps, plan_steps=settings.plan_steps, guidance=settings.guidance,
                   plan_guidance=settings.plan_guidance, drums=settings.drums)
     try:
-        results = pipeline.generate([r.prompt for r in rows], batch_size=settings.batch_size, **kwargs)
+        results = pipeline.generate([r.prompt for r in rows], batch_size=settings.batch_size,
+                                    guides=[r.guide for r in rows], **kwargs)
         return list(zip(rows, results))
     except (ValueError, RuntimeError) as err:
         if len(rows) == 1:

@@ -51,6 +51,9 @@ def _batch(args: argparse.Namespace) -> int:
     changes = _map_programs(rows, paths["acoustic"])
     if rank == 0:
         warn_mapped(list(dict.fromkeys(changes)))
+        for row in rows:
+            if row.warning:
+                warn(f"row {row.id} ({row.where}): {row.warning}")
     settings = _settings(args, out, paths, hashes, world, local_rank)
     pipeline = None
     if args.workers == 1:  # load before anything is written: a bad checkpoint leaves no directory behind

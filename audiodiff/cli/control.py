@@ -76,7 +76,7 @@ def guide_from_args(args: argparse.Namespace, text: str, prompt: Prompt) -> tupl
     from dataclasses import replace
 
     from audiodiff.music.chords import parse_progression
-    from audiodiff.structure.guide import DEFAULT_BARS_PER_SECTION, Guide, guide_bars, guide_key
+    from audiodiff.structure.guide import DEFAULT_BARS_PER_SECTION, Guide, check_guide, settle_key
 
     if args.melody_track is not None and not args.melody:
         raise CliError("--melody-track needs --melody FILE.mid")
@@ -86,21 +86,13 @@ def guide_from_args(args: argparse.Namespace, text: str, prompt: Prompt) -> tupl
         return None, prompt
     chords = parse_progression(args.chords) if args.chords else None
     melody = None
-    has_key = _prompt_has(text, "key")
     if args.melody:
         melody, prompt = _load_melody(args.melody, args.melody_track, prompt, text)
-    elif chords and not has_key:
-        from audiodiff.music.chords import chords_key
-
-        prompt = replace(prompt, key=chords_key([c for bar in chords for c in bar]) or prompt.key)
     guide = Guide(chords, melody, args.form, args.bars_per_section or DEFAULT_BARS_PER_SECTION)
-    guide_bars(guide, prompt.meter)  # refuses material that does not fit the form
-    if chords:
-        from audiodiff.music.chords import progression_beats
-
-        progression_beats(chords, prompt.meter, len(chords))  # refuses bars with more chords than beats
-    suggested = guide_key(guide)
-    if has_key and suggested is not None and suggested != prompt.key:
+    key, suggested = settle_key(guide, prompt.key, _prompt_has(text, "key"))
+    prompt = replace(prompt, key=key)
+    check_guide(guide, prompt.meter)  # refuses material that does not fit the form or the meter
+    if suggested is not None:
         given = " and ".join(name for name, v in (("--melody", melody), ("--chords", chords)) if v)
         warn(f"{given} suggest(s) {suggested.name}, the prompt asks for {prompt.key.name}; using {prompt.key.name}")
     return guide, prompt

@@ -171,12 +171,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     bat = sub.add_parser("batch", help="many prompts -> WAVs + MIDI + annotations + manifest (a dataset)",
                          description="Render every row of a CSV/JSONL file of prompts (columns: prompt, or key, "
-                         "bpm, meter, instrument; optional seed, seconds), or a --grid of all 24 keys x tempos x "
-                         "meters x instruments x seeds, into DIR: audio/, midi/, annotations/, manifest.jsonl, "
-                         "manifest.csv, errors.jsonl. Rows without a seed get one derived from their index and "
-                         "content. Bad rows go to errors.jsonl and the rest go on. Exit status 0: all rows "
-                         "written; 1: some rows failed (or a runtime failure); 2: usage error. Under torchrun each "
-                         "process does its share of the rows (RANK, WORLD_SIZE, LOCAL_RANK).")
+                         "bpm, meter, instrument; optional seed, seconds, and chords, form, bars_per_section "
+                         "as generate's --chords, --form, --bars-per-section), or a --grid of all 24 keys x "
+                         "tempos x meters x instruments x seeds, into DIR: audio/, midi/, annotations/, "
+                         "manifest.jsonl, manifest.csv, errors.jsonl. Rows without a seed get one derived from "
+                         "their index and content. Bad rows go to errors.jsonl and the rest go on. Exit status 0: "
+                         "all rows written; 1: some rows failed (or a runtime failure); 2: usage error. Under "
+                         "torchrun each process does its share of the rows (RANK, WORLD_SIZE, LOCAL_RANK).")
     bat.add_argument("source", nargs="?", metavar="PROMPTS", help="prompts.csv or prompts.jsonl")
     bat.add_argument("-o", "--out", required=True, metavar="DIR", help="output directory (new or empty, or a "
                      "batch to --resume); one batch at a time holds it (a lock file with its pid)")

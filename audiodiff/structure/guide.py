@@ -69,6 +69,37 @@ def guide_bars(guide: Guide, meter: Meter) -> int:
     return total
 
 
+def check_guide(guide: Guide, meter: Meter) -> int:
+    """The fewest bars the guide needs (:func:`guide_bars`), after checking that it fits ``meter``.
+
+    Raises ValueError when chords or melody do not fit the form, a bar holds more chords than beats,
+    or the piece would be longer than the structure model writes."""
+    from audiodiff.structure.model import MAX_BARS_GENERATED  # here: the model module imports torch
+
+    bars = guide_bars(guide, meter)
+    if guide.chords:
+        progression_beats(guide.chords, meter, len(guide.chords))
+    if bars > MAX_BARS_GENERATED:
+        if guide.form:
+            what = f"form {guide.form} with {guide.bars_per_section} bars per section is"
+        else:
+            what = "the chords are" if guide.chords and len(guide.chords) == bars else "the melody is"
+        raise ValueError(f"{what} {bars} bars; the structure model writes at most {MAX_BARS_GENERATED}")
+    return bars
+
+
+def settle_key(guide: Guide, key: Key, key_given: bool) -> tuple[Key, Key | None]:
+    """The key to write in and, for a warning, the key the material suggests where it differs from a
+    given ``key`` (else None). Without a given key, chords alone choose it (a melody file brings its
+    own key: pass that as ``key``)."""
+    if not key_given:
+        if guide.melody is None and guide.chords:
+            key = chords_key([c for bar in guide.chords for c in bar]) or key
+        return key, None
+    suggested = guide_key(guide)
+    return key, suggested if suggested is not None and suggested != key else None
+
+
 def guide_key(guide: Guide) -> Key | None:
     """The key the given melody (by note durations) and chords suggest; None if neither is given."""
     weights = np.zeros(12)

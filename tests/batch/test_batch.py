@@ -17,7 +17,7 @@ from audiodiff.batch.rows import read_rows
 from audiodiff.batch.run import chunks_of
 from audiodiff.cli import main
 from audiodiff.music.midi import load_midi
-from audiodiff.music.theory import ALL_KEYS
+from audiodiff.music.theory import ALL_KEYS, Chord
 
 SR = 24000
 FAST = ["--steps", "2", "--plan-steps", "2", "--threads", "1", "--no-progress"]
@@ -215,3 +215,46 @@ def test_resume_refuses_a_batch_made_with_other_checkpoints(tiny_ckpts, rows_fil
     err = capsys.readouterr().err
     assert "other settings (checkpoints differ)" in err
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_chords_rows_reach_the_plan_and_a_bad_symbol_fails_only_its_row(tiny_ckpts, tmp_path, capsys):
+    """A chords column: the plan MIDI, the annotations and the record hold the requested chords; a row
+    with an unknown symbol is reported with generate --chords's line and the others are written."""
+    rows = tmp_path / "rows.csv"
+    rows.write_text('prompt,seed,seconds,chords,form,bars_per_section\n'
+                    '"D minor, 96 bpm, 3/4",1,4,Dm | Gm A7,,\n'
+                    '"C major",2,1,C | H7,,\n'
+                    '"E minor",3,1,Dm | Gm A7 | Dm,,\n'
+                    '"A minor, 120 bpm, 4/4",4,,,AABA,1\n')
+    out = tmp_path / "out"
+    assert batch(tiny_ckpts, rows, out) == 1
+    captured = capsys.readouterr()
+    assert f"{out}: 4 rows, 3 written (0 already done), 1 failed" in captured.out
+    assert "warning: row 000002 (line 4): the chords suggest D minor, the row asks for E minor; using E minor\n" \
+        in captured.err
+    bad = "unknown chord symbol 'H7'; accepted: root A-G with optional # or b"
+    assert f"error: row 000001 (line 3): {bad}" in captured.err
+    [error] = jsonl(out / "errors.jsonl")
+    assert error["id"] == "000001" and error["error"].startswith(bad) and "\n" not in error["error"]
+    assert not (out / "audio" / "000001.wav").exists() and not (out / "records" / "000001.json").exists()
+    records = {r["id"]: r for r in jsonl(out / "manifest.jsonl")}
+    assert sorted(records) == ["000000", "000002", "000003"]
+
+    # D minor, 96 bpm, 3/4: a beat is 0.625 s, 4 s are 6.4 beats, so the MIDI holds 3 bars;
+    # bars Dm | Gm A7 (2 + 1 beats) repeat
+    dm, gm, a7 = Chord(2, "min"), Chord(7, "min"), Chord(9, "7")
+    plan, _ = load_midi(out / "midi" / "000000.mid")
+    assert plan.num_bars == 3 and plan.chords == [dm] * 3 + [gm] * 2 + [a7] + [dm] * 3
+    first = records["000000"]
+    assert first["chords"] == [["Dm", 0.0, 1.875], ["Gm", 1.875, 3.125], ["A7", 3.125, 3.75], ["Dm", 3.75, 4.0]]
+    assert (first["given_chords"], first["form"], first["bars_per_section"]) == ("Dm | Gm A7", None, None)
+    assert records["000002"]["key"] == "E minor" and load_midi(out / "midi" / "000002.mid")[0].chords[:4] == [dm] * 4
+
+    # AABA with one bar per section at 120 bpm: 4 bars, ending on the tonic chord A minor
+    form, _ = load_midi(out / "midi" / "000003.mid")
+    assert form.num_bars == 4 and form.chords[-4:] == [Chord(9, "min")] * 4
+    assert (records["000003"]["form"], records["000003"]["bars_per_section"]) == ("AABA", 1)
+    assert records["000003"]["seconds"] >= 8.0  # the form sets the length: 4 bars of 2 s
+    with open(out / "manifest.csv", newline="") as f:
+        flat = {row["id"]: row for row in csv.DictReader(f)}
+    assert flat["000000"]["given_chords"] == "Dm | Gm A7" and flat["000003"]["form"] == "AABA"

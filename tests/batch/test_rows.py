@@ -8,9 +8,9 @@ import pytest
 
 from audiodiff.batch import BatchError
 from audiodiff.batch.directory import SUBDIRS, clean_row, is_finished, prepare_dir, row_paths
-from audiodiff.batch.rows import make_row, one_line, read_rows, row_prompt
+from audiodiff.batch.rows import make_row, one_line, read_rows, row_request
 from audiodiff.music.prompt import Prompt
-from audiodiff.music.theory import Key, Meter
+from audiodiff.music.theory import Chord, Key, Meter
 
 # Golden seeds, computed once outside the code under test with the formula the README states,
 # sha256("batch|<row index>|<prompt text without seed>"), first 8 bytes (little-endian) mod 2**31:
@@ -64,6 +64,10 @@ def test_a_derived_seed_ignores_the_seedless_fields_order_and_spelling(tmp_path)
     assert rows[0].prompt.seed == documented_seed(0, text) and rows[1].prompt.seed == documented_seed(1, text)
 
 
+def row_prompt(index: int, data: dict) -> Prompt:
+    return row_request(index, data)[0]
+
+
 def test_fields_build_the_prompt():
     prompt = row_prompt(0, {"key": " F# minor ", "bpm": "60.5", "meter": "6 / 8", "instrument": "flute",
                             "seconds": "1.5", "seed": "12"})
@@ -102,7 +106,7 @@ def test_fields_build_the_prompt():
     ({"prompt": "C", "seed": "X5"}, "seed must be a whole number, got 'X5'"),
     ({"prompt": "   "}, "the row has neither 'prompt' nor any of key, bpm, meter, instrument"),
     ({"prompt": "C", "a": 1, "b": 2}, "unknown column(s) 'a', 'b'; allowed: prompt, key, bpm, meter, instrument, seed, "
-                                      "seconds"),
+                                      "seconds, chords, form, bars_per_section"),
     ({"prompt": "C", "seed": -3}, "seed must be an int 0..4294967295, got -3"),
     ({"prompt": "C", "seed": "-3"}, "got -3"),
     ({"prompt": "C", "seconds": "long"}, "seconds must be a number, got 'long'"),
@@ -124,9 +128,74 @@ def test_make_row_keeps_the_input_and_turns_errors_into_one_line():
     bad = make_row(3, "line 4", ["C major"])
     assert bad.prompt is None and bad.input == {"value": ["C major"]}
     assert bad.error == ("a row must be a JSON object with the columns prompt, key, bpm, meter, instrument, "
-                         "seed, seconds, got ['C major']")
+                         "seed, seconds, chords, form, bars_per_section, got ['C major']")
     assert make_row(0, "x", {"key": "C", "bpm": 500}).error.startswith("tempo 500 bpm out of range")
     assert one_line("a\n  b\tc \n") == "a b c"
+
+
+# -- chords, form, bars_per_section: as generate's --chords, --form, --bars-per-section -----------------
+D, G, A = 2, 7, 9  # pitch classes
+
+
+def test_chords_and_form_columns_build_the_guide():
+    prompt, guide, warning = row_request(0, {"prompt": "D minor, 3/4", "chords": " Dm | Gm A7 ", "seed": 1})
+    assert prompt == Prompt(key=Key(D, "minor"), meter=Meter(3, 4), seed=1) and warning is None
+    assert guide.chords == [[Chord(D, "min")], [Chord(G, "min"), Chord(A, "7")]]
+    assert guide.form is None and guide.melody is None
+    _, guide, _ = row_request(0, {"key": "A minor", "form": "AABA", "bars_per_section": "2", "seed": 1})
+    assert (guide.form, guide.bars_per_section, guide.chords) == ("AABA", 2, None)
+    assert row_request(0, {"key": "A minor", "form": "ABAC", "seed": 1})[1].bars_per_section == 8  # --form's default
+    assert row_request(0, {"prompt": "C major", "seed": 1})[1] is None
+
+
+def test_chords_without_a_key_set_it_and_the_seed_hashes_that_prompt():
+    """i - iv - V7 - i of A minor: the row is in A minor; its seed is the README's formula on that text."""
+    prompt, _, warning = row_request(4, {"chords": "Am | Dm | E7 | Am"})
+    assert prompt.key == Key(A, "minor") and warning is None
+    assert prompt.seed == documented_seed(4, "A minor, 100 bpm, 4/4, acoustic grand piano, 10 s")
+    assert row_request(0, {"prompt": "violin, 3/4", "chords": "Am | Dm | E7 | Am"})[0].key == Key(A, "minor")
+
+
+def test_chords_that_disagree_with_the_rows_key_warn_and_the_rows_key_is_used():
+    prompt, _, warning = row_request(0, {"key": "E minor", "chords": "Dm | Gm A7 | Dm", "seed": 1})
+    assert prompt.key == Key(4, "minor")
+    assert warning == "the chords suggest D minor, the row asks for E minor; using E minor"
+    assert row_request(0, {"prompt": "E minor", "chords": "Dm | Gm A7 | Dm", "seed": 1})[2] == warning
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"prompt": "D minor", "chords": "Dm | H7"}, "unknown chord symbol 'H7'; accepted: root A-G"),
+    ({"prompt": "D minor", "chords": "Dm | | A7"}, "bar 2 of the chords is empty"),
+    ({"prompt": "3/4", "chords": "C F G C"}, "has 4 chords; 3/4 has only 3 beats per bar"),
+    ({"chords": "Dm | Gm | A7", "form": "AABA", "bars_per_section": 2}, "needs 8 (the whole piece) or 4"),
+    ({"prompt": "C", "bars_per_section": 4}, "bars_per_section needs form"),
+    ({"prompt": "C", "form": "aaba"}, "capital letters like AABA, got 'aaba'"),
+    ({"prompt": "C", "form": "AB", "bars_per_section": "two"}, "bars_per_section must be a whole number, got 'two'"),
+    ({"prompt": "C", "form": "AB", "bars_per_section": 0}, "bars per section must be >= 1, got 0"),
+    ({"prompt": "C", "chords": ["C", "G"]}, "chords must be text, got ['C', 'G']"),
+])
+def test_bad_chords_and_form_are_refused_with_one_line(data, message):
+    row = make_row(0, "line 2", data)
+    assert row.prompt is None and row.guide is None and message in row.error and "\n" not in row.error
+
+
+def test_a_bad_chord_symbol_gives_the_same_line_as_generate_chords(structure_ckpt, tmp_path, capsys):
+    from audiodiff.cli import main
+
+    out = tmp_path / "x.mid"
+    assert main(["plan", "D minor", "--chords", "Dm | Gm H7", "-o", str(out), "--structure", structure_ckpt]) == 2
+    assert make_row(0, "line 2", {"prompt": "D minor", "chords": "Dm | Gm H7"}).error == \
+        capsys.readouterr().err.removeprefix("error: ").rstrip("\n")
+
+
+def test_chords_and_form_columns_in_csv_and_jsonl_files(tmp_path):
+    csv_rows = read_rows(write(tmp_path, "rows.csv", 'chords,bpm,form,bars_per_section\n"Am | Dm | E7 | Am",90,,\n'
+                               '"C | H7",90,,\n"C | G",,AB,1\n'))
+    assert csv_rows[0].prompt.key == Key(A, "minor") and csv_rows[0].prompt.bpm == 90
+    assert csv_rows[1].error.startswith("unknown chord symbol 'H7'; accepted: ") and csv_rows[1].where == "line 3"
+    assert (csv_rows[2].guide.form, csv_rows[2].guide.bars_per_section) == ("AB", 1)
+    jsonl_rows = read_rows(write(tmp_path, "rows.jsonl", '{"prompt": "D minor", "chords": "Dm | Gm A7"}\n'))
+    assert jsonl_rows[0].guide.chords == [[Chord(D, "min")], [Chord(G, "min"), Chord(A, "7")]]
 
 
 def test_csv_rows_keep_their_line_numbers_and_skip_blank_lines(tmp_path):
@@ -153,14 +222,15 @@ def test_jsonl_rows_keep_their_line_numbers(tmp_path):
     ("rows.txt", "prompt\nC\n", "want a .csv or .jsonl file of prompts, got '.txt'"),
     ("rows", "prompt\nC\n", "got 'no extension'"),
     ("empty.csv", "", "empty file (want a header line with the columns prompt, key, bpm, meter, instrument, seed, "
-                      "seconds)"),
+                      "seconds, chords, form, bars_per_section)"),
     ("blank.csv", " , \n", "empty file"),
     ("empty.jsonl", "\n \n", "no rows"),
     ("header.csv", "prompt,seed\n", "no rows"),
     ("cols.csv", "prompt,tempo,x\nC,1,2\n", "unknown column(s) 'tempo', 'x'; allowed: prompt, key, bpm, meter, "
-                                            "instrument, seed, seconds"),
+                                            "instrument, seed, seconds, chords, form, bars_per_section"),
     ("twice.csv", "prompt,Prompt\nC,D\n", "a column is named twice"),
-    ("seed.csv", "seed,seconds\n1,2\n", "needs a 'prompt' column or at least one of key, bpm"),
+    ("seed.csv", "seed,seconds\n1,2\n", "needs a 'prompt' column or at least one of key, bpm, meter, instrument, "
+                                        "chords, form"),
     ("nul.jsonl", '{"prompt": "C"}\x00\n', "holds NUL bytes"),
     ("huge.csv", "prompt\n" + "x" * 200_000 + "\n", "line 2: bad CSV (field larger than field limit"),
 ])

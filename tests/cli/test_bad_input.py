@@ -160,6 +160,11 @@ BAD_ROWS = {
     "seconds too long": '{"prompt": "C major", "seconds": 900}',
     "prompt and fields": '{"prompt": "C major", "key": "D"}',
     "too many bars": '{"prompt": "C major, 100 bpm", "seconds": 600}',
+    "unknown chord symbol": '{"prompt": "C major", "chords": "C | H7"}',
+    "chords that do not fit the form": '{"prompt": "C major", "chords": "C | F | G", "form": "AABA", '
+                                       '"bars_per_section": 2}',
+    "form too long": '{"prompt": "C major", "form": "AABA", "bars_per_section": 40}',
+    "bars_per_section without form": '{"prompt": "C major", "bars_per_section": 4}',
 }
 
 

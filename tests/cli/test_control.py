@@ -1,4 +1,6 @@
 """plan/generate with --chords, --melody, --form, plan --from --keep: results and one-line errors."""
+import re
+
 import pytest
 
 from audiodiff.cli import main
@@ -62,6 +64,9 @@ def test_keep_chords_of_some_bars(tmp_path, structure_ckpt):
     ("", ["--chords", "Dm | Gm | A7", "--form", "AABA", "--bars-per-section", "2"], "needs 8 .* or 4"),
     ("4/4", ["--melody", "TUNE"], "is in 3/4, the prompt asks for 4/4"),
     ("", ["--melody", "DRUMS"], "no pitched notes"),
+    ("", ["--melody", "EMPTY"], "the MIDI file has no notes"),
+    ("", ["--form", "AABA", "--bars-per-section", "40"], "form AABA with 40 bars per section is 160 bars; the "
+                                                         "structure model writes at most 128"),
     ("", ["--melody", "TUNE", "--melody-track", "2"], "has 1 pitched track"),
     ("", ["--melody-track", "1"], "--melody-track needs --melody"),
     ("", ["--bars-per-section", "4"], "--bars-per-section needs --form"),
@@ -72,17 +77,40 @@ def test_keep_chords_of_some_bars(tmp_path, structure_ckpt):
     ("", ["--from", "TUNE", "--chords", "C"], "do not go with --from"),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, structure_ckpt, tune, capsys, prompt, extra, message):
-    drums = tmp_path / "drums.mid"
-    save_midi(Plan(Key(0, "major"), 100.0, Meter(4, 4), [Track("d", 0, [Note(36, 0, 1)], is_drum=True)],
-                   [None] * 4, 16), drums)
-    extra = [{"TUNE": str(tune), "DRUMS": str(drums)}.get(x, x) for x in extra]
+    extra = [{"TUNE": str(tune), **no_melody(tmp_path)}.get(x, x) for x in extra]
     out = tmp_path / "x.mid"
     assert plan(structure_ckpt, out, prompt, *extra) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("error: ")
-    import re
     assert re.search(message, err), err
-    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["drums.mid"]
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["drums.mid", "empty.mid"]
+
+
+def no_melody(folder) -> dict[str, str]:
+    """MIDI files without a melody: DRUMS (only a drum track), EMPTY (no notes at all)."""
+    drums, empty = folder / "drums.mid", folder / "empty.mid"
+    save_midi(Plan(Key(0, "major"), 100.0, Meter(4, 4), [Track("d", 0, [Note(36, 0, 1)], is_drum=True)],
+                   [None] * 4, 16), drums)
+    save_midi(Plan(Key(0, "major"), 100.0, Meter(4, 4), [Track("m", 0, [])], [None] * 4, 16), empty)
+    return {"DRUMS": str(drums), "EMPTY": str(empty)}
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--chords", "Dm | H7"], "unknown chord symbol 'H7'; accepted: "),
+    (["--chords", "Dm | Gm | A7", "--form", "AABA", "--bars-per-section", "2"], "needs 8 .* or 4"),
+    (["--form", "AB", "--bars-per-section", "65"], "is 130 bars; the structure model writes at most 128"),
+    (["--melody", "DRUMS"], "no pitched notes"),
+    (["--melody", "TUNE", "--seconds", "2"], "is in 3/4, the prompt asks for 4/4"),
+])
+def test_generate_refuses_bad_material_in_one_line_and_writes_no_file(tmp_path, tiny_ckpts, tune, capsys, extra,
+                                                                       message):
+    extra = [{"TUNE": str(tune), **no_melody(tmp_path)}.get(x, x) for x in extra]
+    models = [a for name in ("structure", "acoustic", "codec") for a in (f"--{name}", tiny_ckpts[name])]
+    out = tmp_path / "x.wav"
+    assert main(["generate", "4/4", "-o", str(out), "--plan-out", str(tmp_path / "x.mid"), *extra, *models]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: ") and re.search(message, err), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["drums.mid", "empty.mid"]  # no WAV, sidecar or MIDI
 
 
 def test_material_in_another_key_warns_with_the_estimate(tmp_path, structure_ckpt, tune, capsys):

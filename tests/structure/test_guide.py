@@ -7,7 +7,7 @@ from audiodiff.music.plan import Note, Plan, Track
 from audiodiff.music.prompt import Prompt
 from audiodiff.music.theory import Chord, Key, Meter
 from audiodiff.structure.compose import compose, stream_track
-from audiodiff.structure.guide import Guide, guide_bars, guide_key
+from audiodiff.structure.guide import Guide, check_guide, guide_bars, guide_key, settle_key
 from audiodiff.structure.model import StructureModel
 from audiodiff.structure.net import StructureNet, StructureNetConfig
 
@@ -81,6 +81,21 @@ def test_form_without_chords_ends_on_the_tonic_chord(model):
 def test_material_that_does_not_fit_the_form_is_refused(guide, message):
     with pytest.raises(ValueError, match=message):
         guide_bars(guide, METER)
+    with pytest.raises(ValueError, match=message):
+        check_guide(guide, METER)
+
+
+@pytest.mark.parametrize("guide, message", [
+    (Guide(form="AABA", bars_per_section=33), "form AABA with 33 bars per section is 132 bars; the structure model "
+                                              "writes at most 128"),
+    (Guide(chords=parse_progression(" | ".join(["C"] * 129))), "the chords are 129 bars"),
+    (Guide(melody=[Note(60, 16 * 130, 4)]), "the melody is 131 bars"),
+    (Guide(chords=parse_progression("C F G C7 F")), "has 5 chords; 4/4 has only 4 beats"),
+])
+def test_check_guide_refuses_what_the_model_cannot_write(guide, message):
+    with pytest.raises(ValueError, match=message):
+        check_guide(guide, Meter(4, 4))
+    assert check_guide(Guide(form="AABA", bars_per_section=32), Meter(4, 4)) == 128  # the longest there is
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -90,6 +105,15 @@ def test_material_that_does_not_fit_the_form_is_refused(guide, message):
 def test_bad_guides_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
         Guide(**kwargs)
+
+
+def test_settle_key_takes_the_chords_key_unless_one_is_given():
+    chords, e_minor = Guide(chords=parse_progression("Dm | Gm A7 | Dm")), Key(4, "minor")
+    assert settle_key(chords, e_minor, key_given=True) == (e_minor, D_MINOR)  # the given key; warn with D minor
+    assert settle_key(chords, D_MINOR, key_given=True) == (D_MINOR, None)
+    assert settle_key(chords, Key(0, "major"), key_given=False) == (D_MINOR, None)
+    with_melody = Guide(chords=chords.chords, melody=[Note(64, 0, 4)])
+    assert settle_key(with_melody, e_minor, key_given=False) == (e_minor, None)  # the melody file's key stays
 
 
 def test_guide_key_reads_the_material():
