@@ -341,3 +341,10 @@ def test_a_meter_change_counts_the_bars_from_where_the_earlier_meter_began(tmp_p
               "have one meter"
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         load_midi(tmp_path / "late.mid")
+
+
+def test_a_note_shorter_than_half_a_step_lasts_one_step(tmp_path):
+    path = write_file(tmp_path / "short.mid", mido.Message("note_on", note=60, velocity=80, time=480),
+                      mido.Message("note_off", note=60, time=10))  # 10 ticks: 1/12 of a 16th
+    plan, _ = load_midi(path)
+    assert [(n.pitch, n.start, n.duration) for n in plan.tracks[0].notes] == [(60, 4, 1)]
