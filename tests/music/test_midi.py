@@ -348,3 +348,9 @@ def test_a_note_shorter_than_half_a_step_lasts_one_step(tmp_path):
                       mido.Message("note_off", note=60, time=10))  # 10 ticks: 1/12 of a 16th
     plan, _ = load_midi(path)
     assert [(n.pitch, n.start, n.duration) for n in plan.tracks[0].notes] == [(60, 4, 1)]
+
+
+def test_a_track_ending_inside_a_step_gives_the_plan_that_whole_step(tmp_path):
+    # one quarter note (4 steps), then the track ends 150 ticks later: 5.25 steps -> 6
+    path = write_file(tmp_path / "tail.mid", *quarter_notes(1), mido.MetaMessage("end_of_track", time=150))
+    assert load_midi(path)[0].num_steps == 6
