@@ -9,6 +9,13 @@ each other's tests and the project's own config is untouched. Prints one table r
     nice -n 15 python benchmarks/mutation.py                      # every module, one at a time
     nice -n 15 python benchmarks/mutation.py io/checkpoint.py --survivors
     python benchmarks/mutation.py --report-only                   # re-read the last runs
+    nice -n 15 python benchmarks/mutation.py music/midi.py --retest   # rerun what was left, with the current tests
+    nice -n 15 python benchmarks/mutation.py music/midi.py --resume   # go on with a run that was cut short
+
+``--retest`` copies the module's current test files into its scratch copy and reruns only the mutants
+the last run checked and did not kill; the killed ones keep their verdict, which holds while tests are
+only added (after changing or removing a test, run the module afresh). ``--resume`` runs the mutants a
+stopped run never reached, keeping every verdict it has.
 
 Killed counts mutants the tests killed or that timed out (an endless loop is caught too);
 "no tests" and "survived" both count as not killed. Numbers and judged equivalents: docs/mutation.md.
@@ -84,6 +91,21 @@ def run(module: str, max_children: int) -> None:
                        stdout=log, stderr=subprocess.STDOUT, check=False)
 
 
+def rerun(module: str, names: list[str], max_children: int) -> None:
+    """Run mutmut again in the existing scratch copy of ``module`` with its current test files: on the
+    named mutants, or (no names) on those without a verdict yet. A module that never ran runs afresh."""
+    if not statuses(module):
+        return run(module, max_children)
+    work = scratch_dir(module)
+    for test in ["tests/conftest.py", *MODULES[module]]:
+        shutil.copy2(ROOT / test, work / test)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    with open(work / "mutmut.log", "a") as log:
+        subprocess.run([str(MUTMUT), "run", "--max-children", str(max_children), *names], cwd=work, env=env,
+                       stdout=log, stderr=subprocess.STDOUT, check=False)
+    return None
+
+
 def statuses(module: str) -> dict[str, str]:
     """Mutant name -> status of the last run of ``module`` (empty if it never ran)."""
     from mutmut.stats import status_by_exit_code
@@ -120,6 +142,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("modules", nargs="*", help=f"modules under audiodiff/ (default: all of {', '.join(MODULES)})")
     parser.add_argument("--report-only", action="store_true", help="read the last runs, run nothing")
+    parser.add_argument("--retest", action="store_true",
+                        help="rerun the mutants the last run checked and left alive, with the current tests")
+    parser.add_argument("--resume", action="store_true", help="run the mutants a stopped run never reached")
     parser.add_argument("--survivors", action="store_true", help="print the diff of every surviving mutant")
     parser.add_argument("--max-children", type=int, default=1, help="parallel mutant runs (default 1)")
     args = parser.parse_args()
@@ -127,21 +152,27 @@ def main() -> None:
     unknown = [m for m in modules if m not in MODULES]
     if unknown:
         parser.error(f"unknown module(s) {', '.join(unknown)}; choose from {', '.join(MODULES)}")
-    print("| module | tests | mutants | killed | survived | no tests | killed % |")
-    print("|---|---|---|---|---|---|---|")
+    print("| module | tests | mutants | killed | survived | no tests | not run | killed % of those run |")
+    print("|---|---|---|---|---|---|---|---|")
     for module in modules:
-        if not args.report_only:
+        if args.retest:
+            left = [n for n, s in statuses(module).items() if s not in KILLED and s != "not checked"]
+            if left:
+                rerun(module, left, args.max_children)
+        elif args.resume:
+            rerun(module, [], args.max_children)
+        elif not args.report_only:
             run(module, args.max_children)
         result = statuses(module)
         counts = Counter(result.values())
         killed = sum(counts[s] for s in KILLED)
-        total = len(result)
-        share = f"{100 * killed / total:.1f}" if total else "—"
+        total, not_run = len(result), counts["not checked"]
+        share = f"{100 * killed / (total - not_run):.1f}" if total > not_run else "—"
         tests = ", ".join(Path(t).name for t in MODULES[module])
-        print(f"| {module} | {tests} | {total} | {killed} | {counts['survived']} | {counts['no tests']} | {share} |",
-              flush=True)
+        print(f"| {module} | {tests} | {total} | {killed} | {counts['survived']} | {counts['no tests']} | {not_run} "
+              f"| {share} |", flush=True)
         if args.survivors:
-            left = sorted(n for n, s in result.items() if s not in KILLED)
+            left = sorted(n for n, s in result.items() if s not in KILLED and s != "not checked")
             if left:
                 print(survivor_diffs(module, left), flush=True)
 

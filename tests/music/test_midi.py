@@ -1,3 +1,5 @@
+import re
+
 import mido
 import pytest
 from hypothesis import given, settings
@@ -178,3 +180,177 @@ def test_load_midi_refuses_a_tempo_the_models_do_not_know(tmp_path, tempo, bpm):
     path = write_file(tmp_path / "fast.mid", *quarter_notes(2), tempo=tempo)
     with pytest.raises(ValueError, match=f"tempo {bpm} bpm is outside 40..240 bpm"):
         load_midi(path)
+
+
+# ---- the written file's layout, channels, performance (each closes a hole a mutation run found) ----
+
+def test_conductor_track_layout(tmp_path):
+    """Tempo, meter and key at tick 0, a chord marker at each chord change (N.C. included), the end at
+    the plan's last step. 72.7 bpm: 60e6 / 72.7 = 825309.49 microseconds a quarter, written as 825309."""
+    am, c = Chord(9, "min"), Chord(0, "maj")
+    plan = Plan(Key(9, "minor"), 72.7, Meter(3, 4), [Track("piano", 0, [Note(57, 0, 4)])],
+                [None, am, am, None, c, c], 24)
+    save_midi(plan, tmp_path / "a.mid")
+    mid = mido.MidiFile(tmp_path / "a.mid")
+    assert (mid.type, mid.ticks_per_beat, len(mid.tracks)) == (1, 480, 2)
+    def value(msg):
+        if msg.type == "time_signature":
+            return f"{msg.numerator}/{msg.denominator}"
+        return getattr(msg, {"set_tempo": "tempo", "key_signature": "key", "marker": "text"}.get(msg.type, ""), None)
+
+    tick, events = 0, []
+    for msg in mid.tracks[0]:
+        tick += msg.time
+        events.append((tick, msg.type, value(msg)))
+    assert events == [(0, "set_tempo", 825309), (0, "time_signature", "3/4"), (0, "key_signature", "Am"),
+                      (0, "marker", "chord:N.C."), (480, "marker", "chord:Am"), (1440, "marker", "chord:N.C."),
+                      (1920, "marker", "chord:C"), (2880, "end_of_track", None)]
+
+
+def test_pitched_tracks_get_channels_in_order_skipping_the_drum_channel(tmp_path):
+    tracks = [Track(f"t{i}", 10 + i, [Note(60, 0, 4)]) for i in range(7)]
+    tracks.insert(3, Track("drums", 0, [Note(36, 0, 4)], True))
+    plan = Plan(Key(0, "major"), 120.0, Meter(4, 4), tracks, [None] * 4, 16)
+    save_midi(plan, tmp_path / "a.mid")
+    parts = mido.MidiFile(tmp_path / "a.mid").tracks[1:]
+    assert [{m.channel for m in t if m.type == "note_on"} for t in parts] == [{0}, {1}, {2}, {9}, {3}, {4}, {5}, {6}]
+    # each part opens with its name at tick 0, then (pitched parts only) its program on its channel
+    assert [(t[0].type, t[0].time, t[0].name) for t in parts] == [("track_name", 0, tr.name) for tr in tracks]
+    assert [(t[1].type, t[1].time, t[1].program, t[1].channel) for t in parts if t[1].type == "program_change"] == [
+        ("program_change", 0, 10 + i, i) for i in range(7)]
+    assert parts[3][1].type == "note_on"
+    assert {m.velocity for t in parts for m in t if m.type == "note_off"} == {0}
+
+
+def test_fifteen_pitched_tracks_fit_sixteen_do_not(tmp_path):
+    def plan(n):
+        tracks = [Track(f"t{i}", 0, [Note(60, 0, 4)]) for i in range(n)] + [Track("drums", 0, [Note(36, 0, 4)], True)]
+        return Plan(Key(0, "major"), 120.0, Meter(4, 4), tracks, [None] * 4, 16)
+
+    save_midi(plan(15), tmp_path / "a.mid")
+    channels = [next(m.channel for m in t if m.type == "note_on") for t in mido.MidiFile(tmp_path / "a.mid").tracks[1:]]
+    assert channels == [0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12, 13, 14, 15, 9]
+    with pytest.raises(ValueError, match=r"^a MIDI file holds at most 15 pitched tracks, plan has more$"):
+        save_midi(plan(16), tmp_path / "b.mid")
+
+
+def test_performance_is_the_files_notes_at_their_times(tmp_path):
+    path = write_file(tmp_path / "p.mid", *quarter_notes(3), tempo=1000000)  # 60 quarters a minute
+    perf = read_midi(path).performance()
+    assert perf.seconds == 3.0 and len(perf.tracks) == 1
+    assert perf.tracks[0].notes == [TimedNote(60, float(s), s + 1.0, 80) for s in range(3)]
+
+
+def test_read_midi_names_programs_key_and_markers(tmp_path):
+    """Unnamed parts are 'track<i>' (pitched) or 'drums'; the first name, program and key signature win;
+    markers that are no chords are ignored."""
+    mid = mido.MidiFile(type=1, ticks_per_beat=480)
+    mid.tracks.append(mido.MidiTrack([
+        mido.MetaMessage("key_signature", key="Eb"), mido.MetaMessage("key_signature", key="F#m"),
+        mido.MetaMessage("marker", text="verse"), mido.MetaMessage("marker", text="chord:Gm", time=480)]))
+    mid.tracks.append(mido.MidiTrack([
+        mido.Message("program_change", channel=2, program=40),
+        mido.Message("program_change", channel=2, program=41),
+        mido.Message("note_on", channel=2, note=60, velocity=64),
+        mido.Message("note_off", channel=2, note=60, time=480),
+        mido.Message("note_on", channel=9, note=36, velocity=100),
+        mido.Message("note_off", channel=9, note=36, time=240)]))
+    mid.tracks.append(mido.MidiTrack([
+        mido.MetaMessage("track_name", name="lead"), mido.MetaMessage("track_name", name="other"),
+        mido.Message("note_on", channel=0, note=72, velocity=50, time=960),
+        mido.Message("note_on", channel=0, note=72, velocity=0, time=480)]))
+    mid.save(tmp_path / "named.mid")
+    score = read_midi(tmp_path / "named.mid")
+    assert [(t.name, t.program, t.is_drum) for t in score.tracks] == [
+        ("track0", 40, False), ("drums", 0, True), ("lead", 0, False)]
+    assert score.tracks[0].notes == [TimedNote(60, 0.0, 0.5, 64)]
+    assert score.tracks[1].notes == [TimedNote(36, 0.5, 0.75, 100)]
+    assert score.tracks[2].notes == [TimedNote(72, 1.0, 1.5, 50)]  # a note-on of velocity 0 ends a note
+    assert (score.key_signature, score.chord_marks, score.meter_changes) == ("Eb", [(0.5, "Gm")], [])
+    assert score.end_seconds == 1.5
+
+
+def test_read_midi_refuses_type_2_and_a_missing_file_is_an_os_error(tmp_path):
+    mid = mido.MidiFile(type=2, ticks_per_beat=480)
+    mid.tracks.append(mido.MidiTrack(quarter_notes(1)))
+    mid.save(tmp_path / "two.mid")
+    with pytest.raises(ValueError, match=r"two\.mid: MIDI type 2 \(independent sequences\) is not supported$"):
+        read_midi(tmp_path / "two.mid")
+    with pytest.raises(FileNotFoundError):
+        read_midi(tmp_path / "missing.mid")
+    with pytest.raises(IsADirectoryError):
+        read_midi(tmp_path)
+
+
+def test_load_midi_refuses_a_file_without_notes(tmp_path):
+    path = write_file(tmp_path / "empty.mid", mido.MetaMessage("marker", text="chord:C"))
+    with pytest.raises(ValueError, match=r"empty\.mid: the MIDI file has no notes$"):
+        load_midi(path)
+
+
+def test_quantization_report_counts_notes_and_averages_errors(tmp_path):
+    # two notes, four times: the first onset is 10 ticks (1/12 step) late, the rest on the grid
+    path = write_file(tmp_path / "q.mid", mido.Message("note_on", note=60, velocity=80, time=130),
+                      mido.Message("note_off", note=60, time=350), *quarter_notes(1, 62))
+    _, report = load_midi(path)
+    assert (report.num_notes, report.num_moved) == (2, 1)
+    assert report.mean_error_steps == pytest.approx(10 / 120 / 4)
+
+
+def test_back_to_back_notes_of_one_pitch_survive_in_any_order(tmp_path):
+    """At a tick where one note ends and the next of its pitch starts, the note-off is written first,
+    even when the track lists the later note first."""
+    plan = Plan(Key(0, "major"), 120.0, Meter(4, 4), [Track("piano", 0, [Note(60, 4, 4, 70), Note(60, 0, 4, 90)])],
+                [None] * 4, 16)
+    save_midi(plan, tmp_path / "b.mid")
+    assert read_midi(tmp_path / "b.mid").tracks[0].notes == [TimedNote(60, 0.0, 0.5, 90), TimedNote(60, 0.5, 1.0, 70)]
+
+
+@pytest.mark.parametrize("tempo, bpm", [(617761, 97.12), (250000, 240.0), (1500000, 40.0)])
+def test_load_midi_reads_the_tempo_to_two_decimals_and_takes_both_ends_of_the_range(tmp_path, tempo, bpm):
+    """60e6 / 617761 = 97.1249... quarters a minute: 97.12 bpm; 240 and 40 bpm are allowed."""
+    assert load_midi(write_file(tmp_path / "t.mid", *quarter_notes(2), tempo=tempo))[0].bpm == bpm
+
+
+def test_a_tempo_or_meter_event_right_at_the_end_of_the_music_is_no_change(tmp_path):
+    path = write_file(tmp_path / "end.mid", *quarter_notes(4), mido.MetaMessage("set_tempo", tempo=1000000),
+                      mido.MetaMessage("time_signature", numerator=3, denominator=4))
+    score = read_midi(path)
+    assert len(score.tempo_changes) == 2 and len(score.meter_changes) == 2  # both at 2 s, where the last note ends
+    plan, _ = load_midi(path)
+    assert (plan.bpm, plan.meter, plan.num_steps) == (120.0, Meter(4, 4), 16)
+
+
+def test_a_tempo_change_in_six_eight_is_named_in_dotted_quarter_beats(tmp_path):
+    # 6 quarters at 120 quarters a minute (3 s) = 4 beats of 6/8 at 80 bpm, then 60 quarters a minute (40 bpm)
+    path = write_file(tmp_path / "six.mid", *quarter_notes(6), mido.MetaMessage("set_tempo", tempo=1000000),
+                      *quarter_notes(3), meter=(6, 8))
+    message = f"{path}: tempo changes at 3 s, after 4 beats (80 -> 40 bpm); audiodiff plans have one tempo"
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        load_midi(path)
+
+
+def test_a_meter_change_counts_the_bars_from_where_the_earlier_meter_began(tmp_path):
+    # no meter until quarter 2; 4/4 from there, 3/4 from quarter 6: one bar of 4/4, then the music goes on
+    mid = mido.MidiFile(ticks_per_beat=480)
+    mid.tracks.append(mido.MidiTrack([*quarter_notes(2), mido.MetaMessage("time_signature", numerator=4, denominator=4),
+                                      *quarter_notes(4), mido.MetaMessage("time_signature", numerator=3, denominator=4),
+                                      *quarter_notes(3)]))
+    mid.save(tmp_path / "late.mid")
+    message = f"{tmp_path / 'late.mid'}: meter changes at 3 s, after 1 bars of 4/4 (4/4 -> 3/4); audiodiff plans " \
+              "have one meter"
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        load_midi(tmp_path / "late.mid")
+
+
+def test_a_note_shorter_than_half_a_step_lasts_one_step(tmp_path):
+    path = write_file(tmp_path / "short.mid", mido.Message("note_on", note=60, velocity=80, time=480),
+                      mido.Message("note_off", note=60, time=10))  # 10 ticks: 1/12 of a 16th
+    plan, _ = load_midi(path)
+    assert [(n.pitch, n.start, n.duration) for n in plan.tracks[0].notes] == [(60, 4, 1)]
+
+
+def test_a_track_ending_inside_a_step_gives_the_plan_that_whole_step(tmp_path):
+    # one quarter note (4 steps), then the track ends 150 ticks later: 5.25 steps -> 6
+    path = write_file(tmp_path / "tail.mid", *quarter_notes(1), mido.MetaMessage("end_of_track", time=150))
+    assert load_midi(path)[0].num_steps == 6

@@ -283,3 +283,65 @@ def test_seed_bounds_are_what_numpy_accepts():
             Prompt(seed=bad)
     with pytest.raises(ValueError, match="seed"):
         parse("seed 4294967296")
+
+
+# ---- exact messages and edges (each closes a hole a mutation run found: docs/mutation.md) ----
+
+def test_prompt_errors_are_exact():
+    with pytest.raises(TypeError, match=r"^key must be a Key and meter a Meter$"):
+        Prompt(key="D minor")
+    with pytest.raises(ValueError, match=r"^tempo 20 bpm out of range; allowed 40\.\.240 bpm$"):
+        Prompt(bpm=20)
+    with pytest.raises(ValueError, match=r"^seed must be an int 0\.\.4294967295, got 4294967296$"):
+        Prompt(seed=2**32)
+    with pytest.raises(ValueError, match=r"^seed must be an int 0\.\.4294967295, got '-1'$"):
+        parse("seed -1")
+
+
+def test_a_prompt_of_exactly_max_chars_is_parsed():
+    text = "violin" + " " * (MAX_PROMPT_CHARS - len("violin"))
+    assert len(text) == 1000 and parse(text) == Prompt(program=40)
+
+
+@pytest.mark.parametrize("text", ["tempo", "D minor, bpm", "violin, seed"])
+def test_a_field_word_without_its_number_at_the_end_is_an_unknown_word(text):
+    word = text.split()[-1]
+    with pytest.raises(ValueError, match=re.escape(f"unknown word(s) in prompt: {word!r}; ")):
+        parse(text)
+
+
+def test_tempo_n_bpm_uses_three_words_and_no_more():
+    assert parse("tempo 96 bpm, violin") == Prompt(bpm=96, program=40)
+
+
+def test_a_lone_m_is_no_mode_word():
+    """Only "Dm" (one word) is D minor; "D m" is D major and an unknown 'm'."""
+    with pytest.raises(ValueError, match=re.escape("unknown word(s) in prompt: 'm'; ")):
+        parse("D m")
+
+
+@pytest.mark.parametrize("text, message", [
+    ("96 bpm, a violin", "'a violin' is ambiguous: is 'a' the key of A major? write 'A major, violin' for the "
+                         "key, or leave out 'a'"),
+    ("a alto sax, 96 bpm", "'a alto sax' is ambiguous: is 'a' the key of A major? write 'A major, alto sax' for "
+                           "the key, or leave out 'a'"),
+])
+def test_ambiguous_article_message_names_the_whole_instrument(text, message):
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        parse(text)
+
+
+def test_duplicate_field_message_quotes_both_spellings():
+    with pytest.raises(ValueError, match=r"^bpm given twice: '96 bpm' and 'tempo 100'; give each field at most once$"):
+        parse("96 bpm, tempo 100")
+
+
+@pytest.mark.parametrize("words, shown", [
+    ("hh jj kk qq uu", "'hh', 'jj', 'kk', 'qq', 'uu'"),
+    ("hh jj kk qq uu vv", "'hh', 'jj', 'kk', 'qq', 'uu' and 1 more"),
+    ("hh jj kk qq uu vv ww", "'hh', 'jj', 'kk', 'qq', 'uu' and 2 more"),
+])
+def test_unknown_words_show_the_first_five_and_count_the_rest(words, shown):
+    with pytest.raises(ValueError) as err:
+        parse(words)
+    assert str(err.value) == f"unknown word(s) in prompt: {shown}; {ALLOWED_HELP}"
