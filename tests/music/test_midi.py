@@ -354,3 +354,31 @@ def test_a_track_ending_inside_a_step_gives_the_plan_that_whole_step(tmp_path):
     # one quarter note (4 steps), then the track ends 150 ticks later: 5.25 steps -> 6
     path = write_file(tmp_path / "tail.mid", *quarter_notes(1), mido.MetaMessage("end_of_track", time=150))
     assert load_midi(path)[0].num_steps == 6
+
+
+def test_notes_after_two_tempo_changes_are_timed_through_the_whole_map(tmp_path):
+    """120 qpm for two quarters (1 s), 60 qpm for two (2 s), then 120 again: a note one quarter after
+    the second change starts at 1 + 2 + 0.5 = 3.5 s (each segment timed from where it begins)."""
+    mid = mido.MidiFile(type=1, ticks_per_beat=480)
+    mid.tracks.append(mido.MidiTrack([
+        mido.MetaMessage("set_tempo", tempo=500000),
+        mido.MetaMessage("set_tempo", tempo=1000000, time=960),
+        mido.MetaMessage("set_tempo", tempo=500000, time=960)]))
+    mid.tracks.append(mido.MidiTrack([
+        mido.Message("note_on", channel=0, note=64, velocity=70, time=2400),
+        mido.Message("note_off", channel=0, note=64, time=480)]))
+    mid.save(tmp_path / "tempi.mid")
+    notes = read_midi(tmp_path / "tempi.mid").performance().tracks[0].notes
+    assert notes == [TimedNote(64, 3.5, 4.0, 70)]
+
+
+def test_a_note_on_of_velocity_zero_ends_the_note_and_starts_none(tmp_path):
+    mid = mido.MidiFile(type=1, ticks_per_beat=480)  # 120 qpm (the default tempo): a quarter is 0.5 s
+    mid.tracks.append(mido.MidiTrack([
+        mido.Message("note_on", channel=0, note=60, velocity=80),
+        mido.Message("note_on", channel=0, note=60, velocity=0, time=480),
+        mido.Message("note_on", channel=0, note=62, velocity=90, time=480),
+        mido.Message("note_off", channel=0, note=62, time=480)]))
+    mid.save(tmp_path / "zero.mid")
+    notes = read_midi(tmp_path / "zero.mid").tracks[0].notes
+    assert notes == [TimedNote(60, 0.0, 0.5, 80), TimedNote(62, 1.0, 1.5, 90)]
