@@ -312,7 +312,7 @@ def format_counts(counts: Counter) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, help="corpus root holding <split>.jsonl (the corpus set)")
-    parser.add_argument("--split", default="test")
+    parser.add_argument("--split", help="corpus split to code (default: test; val with --dev)")
     parser.add_argument("--n", type=int, default=200, help="corpus windows to code (all if the split has fewer)")
     parser.add_argument("--heldout", type=int, default=200, help="held-out arrangements to code (0: none)")
     parser.add_argument("--clip-seconds", type=float, default=8.0, help="length of each held-out clip")
@@ -329,8 +329,9 @@ def main() -> None:
     parser.add_argument("--dev", action="store_true",
                         help="the dev sets instead (--split val, dev arrangements): for choosing models")
     args = parser.parse_args()
-    if args.dev:
-        args.split = "val"
+    if args.dev and args.split not in (None, "val"):
+        parser.error("--dev codes the val split; leave out --split")
+    args.split = args.split or ("val" if args.dev else "test")
     if args.quick:
         args.n, args.heldout, args.only = min(args.n, QUICK_CLIPS), min(args.heldout, QUICK_CLIPS), "quality"
     if args.data is None and not args.heldout:
