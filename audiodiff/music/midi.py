@@ -96,7 +96,7 @@ def _open(path: str | Path) -> mido.MidiFile:
     except (OSError, ValueError, KeyError, IndexError) as exc:
         if isinstance(exc, OSError) and exc.filename is not None:  # missing file, a folder, no permission
             raise
-        raise ValueError(f"{path}: not a readable MIDI file ({exc or type(exc).__name__})") from None
+        raise ValueError(f"{path}: not a readable MIDI file ({str(exc) or type(exc).__name__})") from None
 
 
 def _events(mid: mido.MidiFile) -> list[tuple[int, int, mido.Message]]:
@@ -211,8 +211,9 @@ class QuantizationReport:
 
 
 def _check_one_tempo_and_meter(path: str | Path, score: MidiScore, meter: Meter) -> None:
-    """ValueError naming the first tempo or meter change before the music ends (a plan has one of each)."""
-    music_end = max((n.end for t in score.tracks for n in t.notes), default=0.0)
+    """ValueError naming the first tempo or meter change before the music ends (a plan has one of each).
+    ``score`` has at least one note."""
+    music_end = max(n.end for t in score.tracks for n in t.notes)
     first = score.tempo_changes[0]
     for tempo in score.tempo_changes[1:]:
         if tempo.seconds < music_end:
@@ -293,9 +294,9 @@ def load_midi(path: str | Path) -> tuple[Plan, QuantizationReport]:
     report = QuantizationReport(
         num_notes=len(errors) // 2,
         num_moved=sum(e > 0 for e in errors),
-        max_error_steps=max(errors, default=0.0),
-        mean_error_steps=float(np.mean(errors)) if errors else 0.0,
-        max_error_seconds=max(errors, default=0.0) * 60.0 / bpm / meter.steps_per_beat,
+        max_error_steps=max(errors),  # never empty: a file without notes was refused above
+        mean_error_steps=float(np.mean(errors)),
+        max_error_seconds=max(errors) * 60.0 / bpm / meter.steps_per_beat,
     )
     plan = Plan(key=key, bpm=bpm, meter=meter, tracks=tracks, chords=chords, num_steps=num_steps)
     return plan, report

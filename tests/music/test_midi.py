@@ -382,3 +382,64 @@ def test_a_note_on_of_velocity_zero_ends_the_note_and_starts_none(tmp_path):
     mid.save(tmp_path / "zero.mid")
     notes = read_midi(tmp_path / "zero.mid").tracks[0].notes
     assert notes == [TimedNote(60, 0.0, 0.5, 80), TimedNote(62, 1.0, 1.5, 90)]
+
+
+def test_the_first_key_signature_in_time_wins_across_tracks(tmp_path):
+    # track 0 names D at beat 1, track 1 names F at tick 0: F comes first in time, though in a later track
+    mid = mido.MidiFile(ticks_per_beat=480)
+    mid.tracks.append(mido.MidiTrack([mido.MetaMessage("key_signature", key="D", time=480), *quarter_notes(2)]))
+    mid.tracks.append(mido.MidiTrack([mido.MetaMessage("key_signature", key="F"), *quarter_notes(2, 65)]))
+    mid.save(tmp_path / "keys.mid")
+    assert read_midi(tmp_path / "keys.mid").key_signature == "F"
+
+
+def test_an_exception_without_a_message_is_named_by_its_type(tmp_path, monkeypatch):
+    def unreadable(path):
+        raise IndexError()
+
+    monkeypatch.setattr(mido, "MidiFile", unreadable)
+    with pytest.raises(ValueError) as info:
+        read_midi(tmp_path / "x.mid")
+    assert str(info.value) == f"{tmp_path / 'x.mid'}: not a readable MIDI file (IndexError)"
+
+
+@pytest.mark.parametrize("first, second", [(596990, 597005), (597005, 596990)])
+def test_tempos_equal_to_two_decimals_are_one_tempo(tmp_path, first, second):
+    # 596990 and 597005 microseconds a quarter are 100.5042 and 100.5017 qpm: 100.50 both, to two decimals
+    path = write_file(tmp_path / "near.mid", *quarter_notes(2), mido.MetaMessage("set_tempo", tempo=second),
+                      *quarter_notes(2), tempo=first)
+    changes = read_midi(path).tempo_changes
+    assert len(changes) == 1 and changes[0].qpm == pytest.approx(60e6 / first)
+    # one hundredth apart is a change: 597015 microseconds is 100.49997 qpm
+    path = write_file(tmp_path / "apart.mid", *quarter_notes(2), mido.MetaMessage("set_tempo", tempo=597100),
+                      *quarter_notes(2), tempo=first)
+    assert len(read_midi(path).tempo_changes) == 2
+
+
+def test_a_note_left_on_ends_with_its_own_track_not_another(tmp_path):
+    # track 0 (conductor) ends at tick 0; track 1 holds C4 on channel 0 from tick 0 to its end at 2 beats
+    mid = mido.MidiFile(ticks_per_beat=480)
+    mid.tracks.append(mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=500000)]))
+    mid.tracks.append(mido.MidiTrack([mido.Message("note_on", note=60, velocity=70),
+                                      mido.MetaMessage("end_of_track", time=960)]))
+    mid.save(tmp_path / "held.mid")
+    score = read_midi(tmp_path / "held.mid")
+    assert [t.notes for t in score.tracks] == [[TimedNote(60, 0.0, 1.0, 70)]]
+
+
+def test_a_file_without_tracks_reads_as_nothing_that_ends_at_zero(tmp_path):
+    mido.MidiFile(type=1, ticks_per_beat=480).save(tmp_path / "none.mid")
+    score = read_midi(tmp_path / "none.mid")
+    assert score.tracks == [] and score.end_seconds == 0.0
+
+
+def test_a_note_off_at_its_own_onset_is_no_note(tmp_path):
+    path = write_file(tmp_path / "zero.mid", mido.Message("note_on", note=64, velocity=80),
+                      mido.Message("note_off", note=64), *quarter_notes(1))
+    assert read_midi(path).tracks[0].notes == [TimedNote(60, 0.0, 0.5, 80)]
+
+
+def test_the_quantization_report_counts_notes_as_a_whole_number(tmp_path):
+    path = write_file(tmp_path / "three.mid", *quarter_notes(3))
+    _, report = load_midi(path)
+    assert report.num_notes == 3 and type(report.num_notes) is int
