@@ -47,6 +47,7 @@ MODULES: dict[str, list[str]] = {
     "music/plan.py": ["tests/music/test_plan.py"],
     "music/prompt.py": ["tests/music/test_prompt.py"],
     "music/midi.py": ["tests/music/test_midi.py"],
+    "seeds.py": ["tests/test_seeds.py"],
 }
 KILLED = {"killed", "timeout", "segfault", "caught by type check"}
 PYPROJECT = """[tool.pytest.ini_options]
