@@ -115,7 +115,7 @@ def row_request(index: int, data: dict) -> tuple[Prompt, Guide | None, str | Non
         if "bpm" in given:
             kwargs["bpm"] = _number("bpm", given["bpm"])
         if "meter" in given:
-            kwargs["meter"] = Meter.parse(_text("meter", given["meter"]).replace(" ", ""))
+            kwargs["meter"] = Meter.parse(_text("meter", given["meter"]))
         if "instrument" in given:
             kwargs["program"] = _instrument(given["instrument"])
         prompt = Prompt(**kwargs)

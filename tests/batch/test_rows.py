@@ -179,6 +179,21 @@ def test_bad_chords_and_form_are_refused_with_one_line(data, message):
     assert row.prompt is None and row.guide is None and message in row.error and "\n" not in row.error
 
 
+@pytest.mark.parametrize("data, message", [
+    ({"prompt": "C", "bars_per_section": 4}, "bars_per_section needs form"),
+    ({"prompt": "C", "form": 4}, "form must be text, got 4"),
+    ({"key": "C", "form": ["A", "B"]}, "form must be text, got ['A', 'B']"),
+])
+def test_form_errors_are_exactly_these_lines(data, message):
+    assert make_row(0, "line 2", data).error == message
+
+
+def test_a_form_alone_is_enough_for_a_row():
+    prompt, guide, warning = row_request(0, {"form": "ABA", "bars_per_section": 2, "seed": 3})
+    assert (guide.form, guide.bars_per_section, guide.chords) == ("ABA", 2, None)
+    assert prompt == Prompt(seed=3) and warning is None
+
+
 def test_a_bad_chord_symbol_gives_the_same_line_as_generate_chords(structure_ckpt, tmp_path, capsys):
     from audiodiff.cli import main
 
