@@ -21,7 +21,8 @@ this piece's), and in AABA form (4 bars per section). Measures:
   renders; target >= 0.9 x FluidSynth.
 - form: the notes of repeated sections equal in the plan except the allowed cadence bar (exact);
   audio: mean chroma-CQT correlation of A with A sections vs A with B sections.
-- key and tempo: `benchmarks/generate.py`'s table (estimators of `audiodiff evaluate`) for each way.
+- key and tempo: `benchmarks/generate.py`'s table (estimators of `audiodiff evaluate`) for each way, on the
+  generated clips and on FluidSynth renders of the same plans, with the key of the plans' notes (no audio).
 - extend (10 s + 5 s) and repaint (bars 3-4): untouched samples identical, seam score (spectral
   flux at the seam over its 99th percentile elsewhere, :mod:`audiodiff.eval.seams`).
 """
@@ -35,6 +36,7 @@ from dataclasses import astuple, replace
 
 import numpy as np
 import torch
+from ground_truth import plan_notes_key
 
 from audiodiff.continuation import CROSS_FADE_SECONDS
 from audiodiff.corpus.render import Renderer
@@ -228,12 +230,15 @@ def main() -> int:
     for name, value, ref, target, ok in rows:
         print(f"| {name} | {value} | {ref} | {target} | {'' if ok is None else 'pass' if ok else 'FAIL'} |")
 
-    print("\nkey and tempo (estimators of `audiodiff evaluate`):")
-    print("| way | key exact | key exact or relative | tempo within 4 % | tempo bin |\n|---|---|---|---|---|")
+    print("\nkey and tempo (estimators of `audiodiff evaluate`) of the audio, and the key of the plans' notes:")
+    print("| way | audio | key exact | key exact or relative | tempo within 4 % | tempo bin | plans' notes: key exact |"
+          "\n|---|---|---|---|---|---|---|")
     for way, rs in results.items():
-        s = summarize([audio_adherence(r.audio, sr, p.key, p.bpm) for r, p in zip(rs, items)])
-        cells = " | ".join(f"{s[k]:.3f}" for k in ("key_exact", "key_relative", "tempo_within", "tempo_bin"))
-        print(f"| {way} | {cells} |")
+        notes_key = np.mean([plan_notes_key(r.plan) == p.key for r, p in zip(rs, items)])
+        for audio_name, clips in (("generated", [r.audio for r in rs]), ("FluidSynth of the same plans", truth[way])):
+            s = summarize([audio_adherence(a, sr, p.key, p.bpm) for a, p in zip(clips, items)])
+            cells = " | ".join(f"{s[k]:.3f}" for k in ("key_exact", "key_relative", "tempo_within", "tempo_bin"))
+            print(f"| {way} | {audio_name} | {cells} | {notes_key:.3f} |")
 
     print("\nextend (+5 s) and repaint (bars 3-4) of the plain clips:")
     fade = int(round(CROSS_FADE_SECONDS * sr))

@@ -7,6 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from tqdm import tqdm
 
 from audiodiff.corpus.items import normalize_loudness
@@ -14,7 +15,7 @@ from audiodiff.eval.clips import load_plan
 from audiodiff.eval.estimators import Adherence, audio_adherence
 from audiodiff.io.audio import read_audio
 from audiodiff.music.plan import Plan
-from audiodiff.music.theory import Key, Meter
+from audiodiff.music.theory import Key, Meter, estimate_key
 
 
 def window_adherence(data: str | Path, row: dict[str, Any]) -> Adherence:
@@ -23,6 +24,15 @@ def window_adherence(data: str | Path, row: dict[str, Any]) -> Adherence:
     audio, rate = read_audio(Path(data) / row["audio"])
     plan = load_plan(Path(data) / row["plan"])
     return audio_adherence(audio, rate, plan.key, plan.bpm)
+
+
+def plan_notes_key(plan: Plan) -> Key:
+    """The key of a plan's pitched notes (duration-weighted pitch classes, key profiles): what its
+    notes say, with no audio in between."""
+    weights = np.zeros(12)
+    for n in (n for t in plan.tracks if not t.is_drum for n in t.notes):
+        weights[n.pitch % 12] += n.duration
+    return estimate_key(weights)
 
 
 def relabelled_plan(plan: Plan, key: Key, bpm: float) -> Plan:

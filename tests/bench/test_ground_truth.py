@@ -1,6 +1,7 @@
 """benchmarks/ground_truth.py: corpus plans moved to a benchmark's labels and rendered."""
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -10,12 +11,23 @@ from audiodiff.music.plan import Note, Plan, Track
 from audiodiff.music.theory import Key, Meter
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from ground_truth import matched_ground_truth, relabelled_plan  # noqa: E402
+from ground_truth import matched_ground_truth, plan_notes_key, relabelled_plan  # noqa: E402
 
 
 def scale_plan(key: Key, bpm: float = 100.0, meter: str = "4/4", velocity: int = 90) -> Plan:
     melody = [Note(60 + key.tonic + step, 4 * i, 4, velocity) for i, step in enumerate((0, 2, 4, 5, 7, 9, 11, 12))]
     return Plan(key, bpm, Meter.parse(meter), [Track("melody", 0, melody)], [None] * 8, 32)
+
+
+def test_plan_notes_key_reads_the_pitched_notes_and_not_the_drums():
+    # A minor triad held long, its scale passing by: A minor; the label on the plan plays no part
+    triad = [Note(p, 0, 32) for p in (57, 60, 64)] + [Note(69 + s, 4 * i, 1) for i, s in enumerate((2, 3, 5, 7))]
+    plan = Plan(Key(0, "major"), 100.0, Meter.parse("4/4"), [Track("chords", 0, triad)], [None] * 8, 32)
+    assert plan_notes_key(plan) == Key(9, "minor")
+    # eight long F# drum notes (pitch 42, the closed hi-hat) would pull a pitched reading away from A minor
+    hats = Track("drums", 0, [Note(42, 4 * i, 8) for i in range(8)], True)
+    assert plan_notes_key(replace(plan, tracks=[plan.tracks[0], hats])) == Key(9, "minor")
+    assert plan_notes_key(replace(plan, tracks=[plan.tracks[0], replace(hats, is_drum=False)])) != Key(9, "minor")
 
 
 def test_relabelled_plan_moves_to_the_nearest_transposition_and_the_new_tempo():
