@@ -168,8 +168,6 @@ def _read_safetensors_metadata(path: Path) -> dict[str, str]:
         header = json.loads(header_bytes)
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise CheckpointError(path, "not a safetensors file (header is not JSON)") from None
-    if not isinstance(header, dict):
-        raise CheckpointError(path, "not a safetensors file (header is not a JSON object)")
     data_end = 0
     for name, info in header.items():
         if name == "__metadata__":

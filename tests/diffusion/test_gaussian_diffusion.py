@@ -234,6 +234,16 @@ def test_edm_denoise_wiring_by_hand():
     assert loss_weight(torch.tensor([2.0]), 0.5).item() == pytest.approx((4 + 0.25) / (1.0 ** 2))
 
 
+def test_edm_denoise_keeps_the_datas_dtype_with_float64_noise_levels():
+    """A float64 sigma (as karras_sigmas may give) must not turn float32 latents into float64."""
+    x = torch.ones(2, 3, dtype=torch.float32)
+    sigma = torch.tensor([0.5, 4.0], dtype=torch.float64)
+    got = edm_denoise(lambda x_in, c_noise: x_in, x, sigma, 1.0)
+    assert got.dtype == torch.float32
+    total = sigma ** 2 + 1  # c_skip + c_out * c_in, by hand
+    assert torch.allclose(got, (1 / total + sigma / total).to(torch.float32)[:, None].expand(2, 3))
+
+
 def test_guidance_with_an_odd_batch_and_the_sigmas_it_passes():
     seen = []
 

@@ -6,6 +6,7 @@ import json
 import os
 import stat
 import struct
+from pathlib import Path
 
 import pytest
 import torch
@@ -15,10 +16,19 @@ from audiodiff.io.checkpoint import (
     FORMAT_VERSION,
     CheckpointError,
     checkpoint_sha256,
+    default_checkpoint,
     load_checkpoint,
     read_checkpoint_header,
     save_checkpoint,
 )
+
+
+def test_the_shipped_checkpoints_live_inside_the_package():
+    import audiodiff
+
+    package = Path(audiodiff.__file__).parent
+    assert default_checkpoint("codec") == package / "checkpoints" / "codec.safetensors"
+    assert default_checkpoint("structure").name == "structure.safetensors"
 
 
 def _state() -> dict[str, torch.Tensor]:
