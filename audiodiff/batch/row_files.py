@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from audiodiff.pipeline import Result
 
 
-def annotations(result: Result) -> dict:
+def result_annotations(result: Result) -> dict:
     """Notes per track as [pitch, onset s, offset s, velocity] (notes that start inside the audio;
     offsets cut at its end), chords as [symbol, start s, end s], beat and downbeat times."""
     plan, seconds = result.plan, result.seconds
@@ -70,7 +70,7 @@ def _record(row: Row, result: Result, settings: Settings, peak_normalized: bool,
         "plan_guidance": settings.plan_guidance,
         **{f"{name}_sha256": settings.hashes[name] for name in ("structure", "acoustic", "codec")},
         "input": row.input,
-        **annotations(result),
+        **result_annotations(result),
     }
 
 
@@ -84,7 +84,7 @@ def write_row(row: Row, result: Result, settings: Settings) -> dict:
     save_midi(result.plan, paths["midi"])
     record = _record(row, result, settings, clipped, paths)
     write_text_atomic(paths["annotations"], json.dumps(
-        {"id": row.id, "seconds": record["seconds"], **annotations(result)}) + "\n")
+        {"id": row.id, "seconds": record["seconds"], **result_annotations(result)}) + "\n")
     write_text_atomic(paths["record"], json.dumps(record) + "\n")
     return record
 
