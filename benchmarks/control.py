@@ -64,11 +64,13 @@ CHROMA_HOP = 512
 MIN_CHORD_SHARE, MIN_MELODY_SHARE = 0.8, 0.9
 
 
-def prompts(n: int, seconds: float) -> list[Prompt]:
-    rng = np.random.default_rng(SEED0)
+def prompts(n: int, seconds: float, seed0: int = SEED0) -> list[Prompt]:
+    """``n`` prompts: keys and tempos drawn from ``seed0``, the four meters and six instruments in
+    turn, seeds ``seed0 + i``."""
+    rng = np.random.default_rng(seed0)
     return [Prompt(key=ALL_KEYS[int(rng.integers(24))], bpm=float(rng.integers(70, 151)),
                    meter=Meter(*SUPPORTED_METERS[i % 4]), program=PROGRAMS[i % len(PROGRAMS)], seconds=seconds,
-                   seed=SEED0 + i) for i in range(n)]
+                   seed=seed0 + i) for i in range(n)]
 
 
 def progression(prompt: Prompt) -> list[list[Chord]]:

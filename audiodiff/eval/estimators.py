@@ -25,10 +25,20 @@ TEMPO_TOLERANCE = 0.04
 
 def estimate_audio_key(audio: np.ndarray, sample_rate: int) -> Key:
     """Key of mono audio [N] from its mean chroma-CQT, corrected for third-harmonic leakage."""
+    return key_from_chroma(mean_chroma(audio, sample_rate))
+
+
+def mean_chroma(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Chroma-CQT of mono audio [N] averaged over time: [12], C first."""
     import librosa
 
-    chroma = librosa.feature.chroma_cqt(y=audio.astype(np.float32), sr=sample_rate).mean(axis=1)
-    return estimate_key(chroma - FIFTH_LEAK * np.roll(chroma, 7))
+    return librosa.feature.chroma_cqt(y=audio.astype(np.float32), sr=sample_rate).mean(axis=1)
+
+
+def key_from_chroma(chroma: np.ndarray, fifth_leak: float = FIFTH_LEAK) -> Key:
+    """Key of a mean chroma [12] after taking ``fifth_leak`` of each pitch class's chroma out of the
+    pitch class a fifth above it (its third harmonic's)."""
+    return estimate_key(chroma - fifth_leak * np.roll(chroma, 7))
 
 
 def estimate_audio_tempo(audio: np.ndarray, sample_rate: int) -> float:

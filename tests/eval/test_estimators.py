@@ -6,11 +6,12 @@ from audiodiff.eval.estimators import (
     adherence,
     estimate_audio_key,
     estimate_audio_tempo,
+    key_from_chroma,
     summarize,
     tempo_bin,
     weighted_key_score,
 )
-from audiodiff.music.theory import Key
+from audiodiff.music.theory import Key, estimate_key
 
 SR = 22050
 
@@ -25,6 +26,19 @@ def test_key_of_a_harmonic_rich_cadence_is_the_tonic_not_the_dominant():
     chords = [(62, 66, 69), (67, 71, 74), (69, 73, 76), (62, 66, 69)]
     audio = np.concatenate([sum(tone(440 * 2 ** ((p - 69) / 12), 1.0) for p in c) for c in chords])
     assert estimate_audio_key(audio.astype(np.float32), SR) == Key(2, "major")
+
+
+def test_key_from_chroma_takes_the_fifth_leak_out_of_each_pitch_class_a_fifth_up():
+    # I - IV - vi - V7 I of D major by duration (bars): D F# A 1.5, G B D 1, B D F# 1, A C# E G 0.5
+    chroma = np.zeros(12)
+    for pitch_classes, bars in (((2, 6, 9), 1.5), ((7, 11, 2), 1.0), ((11, 2, 6), 1.0), ((9, 1, 4, 7), 0.5)):
+        chroma[list(pitch_classes)] += bars
+    assert key_from_chroma(chroma, 0.0) == estimate_key(chroma) == Key(2, "major")
+    corrected = chroma.copy()
+    for pc in range(12):  # pitch class pc loses 0.3 of the one a fifth below it: D loses G's, A loses D's
+        corrected[pc] -= 0.3 * chroma[(pc - 7) % 12]
+    assert corrected[2] == pytest.approx(3.5 - 0.3 * 1.5) and corrected[9] == pytest.approx(2.0 - 0.3 * 3.5)
+    assert key_from_chroma(chroma, 0.3) == estimate_key(corrected)
 
 
 def test_tempo_of_a_click_track():
