@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from control import PROGRESSIONS as CONTROL_PROGRESSIONS
 from control import prompts
 from tqdm import tqdm
 
@@ -43,7 +44,7 @@ warnings.filterwarnings("ignore", category=UserWarning, module="librosa")
 # (semitones above the tonic, quality) per bar; the first of each is benchmarks/control.py's
 PROGRESSIONS = {
     "major": (
-        (((0, "maj"),), ((5, "maj"),), ((9, "min"),), ((7, "7"), (0, "maj"))),  # I IV vi V7-I
+        CONTROL_PROGRESSIONS["major"],  # I IV vi V7-I
         (((0, "maj"),), ((7, "maj"),), ((9, "min"),), ((5, "maj"),)),  # I V vi IV
         (((0, "maj"),), ((9, "min"),), ((5, "maj"),), ((7, "7"),)),  # I vi IV V7
         (((2, "min"),), ((7, "7"),), ((0, "maj"),), ((0, "maj"),)),  # ii V7 I I
@@ -53,7 +54,7 @@ PROGRESSIONS = {
         (((0, "maj"),), ((5, "maj"),), ((0, "maj"),), ((7, "7"),)),  # I IV I V7
     ),
     "minor": (
-        (((0, "min"),), ((8, "maj"),), ((5, "min"),), ((7, "7"), (0, "min"))),  # i VI iv V7-i
+        CONTROL_PROGRESSIONS["minor"],  # i VI iv V7-i
         (((0, "min"),), ((10, "maj"),), ((8, "maj"),), ((7, "7"),)),  # i VII VI V7
         (((0, "min"),), ((5, "min"),), ((7, "7"),), ((0, "min"),)),  # i iv V7 i
         (((0, "min"),), ((8, "maj"),), ((3, "maj"),), ((10, "maj"),)),  # i VI III VII
