@@ -195,23 +195,23 @@ class Pipeline:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if self.structure is None:
             raise ValueError("this pipeline has no structure model; load one to generate from prompts")
-        prompts = _as_prompts(prompts)
-        for p in prompts:
+        parsed = _as_prompts(prompts)
+        for p in parsed:
             if bars is None and bars_for(p) > MAX_BARS_GENERATED:
                 bar_seconds = p.meter.beats_per_bar * 60.0 / p.bpm
                 raise ValueError(f"{p.seconds:g} s at {p.bpm:g} bpm in {p.meter} is {bars_for(p)} bars; the structure "
                                  f"model writes at most {MAX_BARS_GENERATED} bars "
                                  f"({MAX_BARS_GENERATED * bar_seconds:.0f} s at this tempo and meter)")
-        prompts = [replace(p, seed=resolve_seed(p.seed)) for p in prompts]
-        guides = list(guides) if guides is not None else [None] * len(prompts)
+        seeded = [replace(p, seed=resolve_seed(p.seed)) for p in parsed]
+        guides = list(guides) if guides is not None else [None] * len(seeded)
         plans: list[Plan] = []
-        for chunk in _chunks(list(range(len(prompts))), batch_size):
-            plans += compose(self.structure, [prompts[i] for i in chunk], bars=bars, steps=plan_steps,
+        for chunk in _chunks(list(range(len(seeded))), batch_size):
+            plans += compose(self.structure, [seeded[i] for i in chunk], bars=bars, steps=plan_steps,
                              guidance=plan_guidance, drums=drums, guides=[guides[i] for i in chunk])
-        seconds = [None if bars or (g and guided_bars(p, g)) else p.seconds for p, g in zip(prompts, guides)]
-        results = self.render(plans, [p.seed for p in prompts], steps=steps, guidance=guidance, seconds=seconds,
+        seconds = [None if bars or (g and guided_bars(p, g)) else p.seconds for p, g in zip(seeded, guides)]
+        results = self.render(plans, [p.seed for p in seeded], steps=steps, guidance=guidance, seconds=seconds,
                               batch_size=batch_size)
-        return [replace(r, prompt=p) for r, p in zip(results, prompts)]
+        return [replace(r, prompt=p) for r, p in zip(results, seeded)]
 
     def render(self, plans: Sequence[Plan], seeds: Sequence[int | None], *, steps: int = DEFAULT_STEPS,
                guidance: float = DEFAULT_GUIDANCE, seconds: Sequence[float | None] | None = None,

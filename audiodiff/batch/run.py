@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from audiodiff.batch.directory import clean_row, is_finished
 from audiodiff.batch.row_files import write_error, write_row
@@ -12,6 +12,7 @@ from audiodiff.batch.rows import Row, one_line
 from audiodiff.batch.settings import Settings
 
 if TYPE_CHECKING:
+    from audiodiff.music.prompt import Prompt
     from audiodiff.pipeline import Pipeline, Result
 
 Report = Callable[[str, Row, str | None], None]
@@ -72,7 +73,8 @@ def _generate(pipeline: Pipeline, rows: list[Row], settings: Settings) -> list[t
     kwargs = dict(steps=settings.steps, plan_steps=settings.plan_steps, guidance=settings.guidance,
                   plan_guidance=settings.plan_guidance, drums=settings.drums)
     try:
-        results = pipeline.generate([r.prompt for r in rows], batch_size=settings.batch_size,
+        prompts = [cast("Prompt", r.prompt) for r in rows]  # a row without an error has its prompt
+        results = pipeline.generate(prompts, batch_size=settings.batch_size,
                                     guides=[r.guide for r in rows], **kwargs)
         return list(zip(rows, results))
     except (ValueError, RuntimeError) as err:
