@@ -46,7 +46,7 @@ from audiodiff.eval.seams import seam_ratio
 from audiodiff.music.chords import progression_beats
 from audiodiff.music.plan import Plan
 from audiodiff.music.prompt import Prompt
-from audiodiff.music.theory import ALL_KEYS, CHORD_QUALITIES, SUPPORTED_METERS, Chord, Meter
+from audiodiff.music.theory import ALL_KEYS, CHORD_QUALITIES, SUPPORTED_METERS, Chord, Key, Meter
 from audiodiff.pipeline import Pipeline
 from audiodiff.structure.compose import compose
 from audiodiff.structure.guide import Guide, melody_bars
@@ -73,9 +73,14 @@ def prompts(n: int, seconds: float, seed0: int = SEED0) -> list[Prompt]:
                    seed=seed0 + i) for i in range(n)]
 
 
+def in_key(bars, key: Key) -> list[list[Chord]]:
+    """Bars of (semitones above the tonic, quality) as bars of chords in ``key``."""
+    return [[Chord((key.tonic + r) % 12, q) for r, q in bar] for bar in bars]
+
+
 def progression(prompt: Prompt) -> list[list[Chord]]:
     """The four-bar progression the chords way asks for in the prompt's key."""
-    return [[Chord((prompt.key.tonic + r) % 12, q) for r, q in bar] for bar in PROGRESSIONS[prompt.key.mode]]
+    return in_key(PROGRESSIONS[prompt.key.mode], prompt.key)
 
 
 def plan_chord_accuracy(plan: Plan, prompt: Prompt) -> float:

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from control import PROGRESSIONS as CONTROL_PROGRESSIONS
-from control import prompts
+from control import in_key, prompts
 from tqdm import tqdm
 
 from audiodiff.corpus.render import Renderer
@@ -68,8 +68,7 @@ PROGRESSIONS = {
 
 def progression(key: Key, index: int) -> list[list[Chord]]:
     """Progression ``index`` (mod 8) of :data:`PROGRESSIONS` in ``key``, as bars of chords."""
-    bars = PROGRESSIONS[key.mode][index % len(PROGRESSIONS[key.mode])]
-    return [[Chord((key.tonic + r) % 12, q) for r, q in bar] for bar in bars]
+    return in_key(PROGRESSIONS[key.mode][index % len(PROGRESSIONS[key.mode])], key)
 
 
 def corpus_set(data: Path, split: str, n: int) -> list[tuple[Key, np.ndarray]]:
