@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 CROSS_FADE_SECONDS = 0.03
 MIN_GAIN_CORRELATION = 0.9
-NEW_AUDIO_STREAM = 5  # seed stream of the new audio's noise (see pipeline.acoustic_seed: 3)
+NEW_AUDIO_STREAM = 5  # seed stream of the new audio's noise (acoustic.render.render_parts)
 
 
 def cross_fade(old: np.ndarray, new: np.ndarray) -> np.ndarray:
@@ -67,23 +67,38 @@ def _rewrite(pipeline: Pipeline, plan: Plan, seed: int, bars: int, keep_bars: fr
                    drums=drums, source=plan, keep={s: keep_bars for s in STREAMS})[0]
 
 
-def _latents(pipeline: Pipeline, plan: Plan, seed: int, frames: int, steps: int, guidance: float, prefix=None,
-             stream: int = 0):
-    """Latents [1, D, frames] of ``plan`` (continuing ``prefix`` [1, D, P] when given)."""
+def _parts(pipeline: Pipeline, plan: Plan) -> list:
+    """The parts the acoustic model plays for ``plan`` (programs mapped as :meth:`Pipeline.render` does)."""
+    from audiodiff.music.performance import Performance
     from audiodiff.pipeline import map_programs
-    from audiodiff.seeds import acoustic_seed
 
-    noise_seed = acoustic_seed(seed) if not stream else int(np.random.SeedSequence([seed, stream]).generate_state(1)[0])
-    return pipeline.acoustic.generate([map_programs(plan, pipeline.programs)[0]], [noise_seed], steps=steps,
-                                      guidance=guidance, prefix=prefix, frames=[frames])
+    return Performance.from_plan(map_programs(plan, pipeline.programs)[0]).tracks
 
 
 def _continue(pipeline: Pipeline, old_plan: Plan, new_plan: Plan, seed: int, start: int, end: int, steps: int,
               guidance: float) -> np.ndarray:
-    """Audio [end * hop] of ``new_plan``: the old clip's latents before frame ``start``, new ones after."""
-    prefix = _latents(pipeline, old_plan, seed, start, steps, guidance) if start else None
-    latents = _latents(pipeline, new_plan, seed, end, steps, guidance, prefix, NEW_AUDIO_STREAM)
-    return pipeline._decode(latents[0], seed)
+    """Audio [end * hop] of ``new_plan``: each part's latents of the old clip before frame ``start``
+    (rendered again: the model is deterministic for a seed), new ones after, parts summed."""
+    from audiodiff.acoustic.model import DEFAULT_SAMPLER
+    from audiodiff.acoustic.render import note_gate, render_parts
+
+    old, new = _parts(pipeline, old_plan), _parts(pipeline, new_plan)
+    if len(old) != len(new):
+        raise ValueError(f"the new plan has {len(new)} tracks where the clip has {len(old)}")
+    sounding = [i for i, p in enumerate(new) if p.notes or old[i].notes]
+    audio = np.zeros(end * pipeline.codec.hop_length, np.float32)
+    if not sounding:
+        return audio
+    prefix = None
+    if start:
+        prefix = render_parts(pipeline.acoustic, pipeline.codec, [old[i] for i in sounding], seed, start,
+                              steps=steps, guidance=guidance, sampler=DEFAULT_SAMPLER)
+    latents = render_parts(pipeline.acoustic, pipeline.codec, [new[i] for i in sounding], seed, end, steps=steps,
+                           guidance=guidance, sampler=DEFAULT_SAMPLER, prefix=prefix, stream=NEW_AUDIO_STREAM)
+    for row, i in enumerate(sounding):
+        wav = pipeline._decode(latents[row], seed)[:len(audio)]
+        audio[:len(wav)] += wav * note_gate(new[i], len(wav), pipeline.sample_rate)
+    return audio
 
 
 def _level(new: np.ndarray, old: np.ndarray, upto: int) -> np.ndarray:
@@ -95,7 +110,7 @@ def _level(new: np.ndarray, old: np.ndarray, upto: int) -> np.ndarray:
 def extend(pipeline: Pipeline, plan: Plan, seed: int, audio: np.ndarray, seconds: float, *, steps: int,
            guidance: float, plan_steps: int, plan_guidance: float) -> Result:
     """The clip ``audio [N]`` (made from ``plan`` and ``seed``) followed by ``seconds`` more."""
-    from audiodiff.pipeline import DECODER_MARGIN_FRAMES, Result, crop_to_seconds, fade_out
+    from audiodiff.pipeline import DECODER_MARGIN_FRAMES, Result, crop_to_seconds, fade_out, plan_frames
 
     if not seconds > 0:
         raise ValueError(f"--seconds must be positive, got {seconds:g}")
@@ -108,7 +123,7 @@ def extend(pipeline: Pipeline, plan: Plan, seed: int, audio: np.ndarray, seconds
     bar_seconds = plan.meter.steps_per_bar * plan.seconds_per_step
     bars = max(plan.num_bars, math.ceil(total / bar_seconds - 1e-9))
     new_plan = _rewrite(pipeline, plan, seed, bars, frozenset(range(plan.num_bars)), plan_steps, plan_guidance)
-    frames = min(pipeline.acoustic.num_frames(new_plan),
+    frames = min(plan_frames(new_plan, pipeline.acoustic.frame_rate),
                  math.ceil(total * pipeline.acoustic.frame_rate) + DECODER_MARGIN_FRAMES)
     start = seam * hop
     new = _level(_continue(pipeline, plan, new_plan, seed, seam, frames, steps, guidance), audio, start - fade)
@@ -122,7 +137,7 @@ def repaint(pipeline: Pipeline, plan: Plan, seed: int, audio: np.ndarray, first:
             guidance: float, plan_steps: int, plan_guidance: float) -> Result:
     """The clip ``audio [N]`` (made from ``plan`` and ``seed``) with bars ``first..last`` (0-based,
     inclusive) written and rendered again."""
-    from audiodiff.pipeline import DECODER_MARGIN_FRAMES, Result, fade_out
+    from audiodiff.pipeline import DECODER_MARGIN_FRAMES, Result, fade_out, plan_frames
 
     sr, hop = pipeline.sample_rate, pipeline.codec.hop_length
     fps = pipeline.acoustic.frame_rate
@@ -136,7 +151,7 @@ def repaint(pipeline: Pipeline, plan: Plan, seed: int, audio: np.ndarray, first:
     fade = int(round(CROSS_FADE_SECONDS * sr))
     start, stop = begin * hop, min(plan.step_to_frame((last + 1) * bar, fps) * hop, len(audio))
     back = max(start - fade, 0)  # the fade into the new audio ends where the bars begin
-    frames = min(math.ceil((stop + fade) / hop) + DECODER_MARGIN_FRAMES, pipeline.acoustic.num_frames(new_plan))
+    frames = min(math.ceil((stop + fade) / hop) + DECODER_MARGIN_FRAMES, plan_frames(new_plan, fps))
     new = _level(_continue(pipeline, plan, new_plan, seed, begin, frames, steps, guidance), audio, back)
     new = np.pad(new, (0, max(0, len(audio) - len(new))))
     out = audio.copy()

@@ -5,16 +5,19 @@ Pure: no printing, no files written. ``generate`` and ``render`` return :class:`
 PNG is the caller's business (see :mod:`audiodiff.io.audio`, :mod:`audiodiff.music.midi`,
 :mod:`audiodiff.io.plot`).
 
-Seeds. One seed per item drives everything: the structure model's sampler (via
-:func:`audiodiff.structure.compose.compose`) and the acoustic sampler (seeded with
-:func:`audiodiff.seeds.acoustic_seed`). ``render(plan, seed)`` of the plan that ``generate`` returned, with the
-same seed and length, gives the same audio.
+Parts. Every part (track) of a piece is rendered alone by the acoustic model and decoded alone
+(:mod:`audiodiff.acoustic.render`); the piece is the sum of its parts, and ``Result.stems`` holds
+each part's audio, so the stems sum to the mix exactly and reordering tracks changes nothing.
 
-Batches. An item's audio never depends on the other items asked for at the same time. With the
-default ``batch_size=1`` items are computed one by one, so this holds bit for bit (batched
-matrix products round differently for different batch sizes: about 1e-5 in the latents, enough
-to flip the last bit of some 16-bit samples). ``batch_size > 1`` shares network calls between
-items of similar length (worth it on a GPU); the results then agree only to that rounding.
+Seeds. One seed per item drives everything: the structure model's sampler (via
+:func:`audiodiff.structure.compose.compose`) and each part's acoustic sampler (seeded with
+:func:`audiodiff.seeds.part_seed`). ``render(plan, seed)`` of the plan that ``generate``
+returned, with the same seed and length, gives the same audio.
+
+Batches. An item's audio never depends on the other items asked for at the same time: the parts of
+one piece share the acoustic model's calls, and ``batch_size`` groups prompts for the structure
+model (with ``batch_size > 1`` its plans agree with one-by-one ones only to the rounding of batched
+matrix products).
 """
 from __future__ import annotations
 
@@ -28,13 +31,21 @@ from typing import Any
 import numpy as np
 import torch
 
-from audiodiff.acoustic.model import DEFAULT_GUIDANCE, DEFAULT_STEPS, AcousticModel
+from audiodiff.acoustic.model import (
+    DEFAULT_GUIDANCE,
+    DEFAULT_SAMPLER,
+    DEFAULT_START_SIGMA,
+    DEFAULT_STEPS,
+    AcousticModel,
+)
+from audiodiff.acoustic.render import note_gate, render_parts
 from audiodiff.codec.model import Codec, load_codec
 from audiodiff.io.checkpoint import CheckpointError, default_checkpoint
-from audiodiff.music.instruments import nearest_program
+from audiodiff.music.instruments import nearest_program, substitution_warnings
+from audiodiff.music.performance import Part, Performance
 from audiodiff.music.plan import TAIL_SECONDS, Plan
 from audiodiff.music.prompt import Prompt
-from audiodiff.seeds import acoustic_seed, resolve_seed
+from audiodiff.seeds import resolve_seed
 from audiodiff.structure.compose import bars_for, compose, guided_bars
 from audiodiff.structure.guide import Guide
 from audiodiff.structure.model import DEFAULT_GUIDANCE as DEFAULT_PLAN_GUIDANCE
@@ -49,16 +60,27 @@ FALLBACK_PROGRAMS = (0, 4, 11, 16, 19, 21, 24, 25, 32, 33, 34, 40, 48, 52, 56, 6
 
 
 @dataclass(frozen=True)
+class Stem:
+    """One part of a piece: the ``part`` it plays (notes in seconds) and its ``audio`` float32 ``[N]``."""
+
+    part: Part
+    audio: np.ndarray
+
+
+@dataclass(frozen=True)
 class Result:
     """One generated piece: ``audio`` float32 ``[N]`` at ``sample_rate`` Hz (not normalised;
     peaks may exceed 1), the ``plan`` it realises (cropped to the bars that sound), the ``seed``
-    that reproduces it, and the ``prompt`` it came from (None for :meth:`Pipeline.render`)."""
+    that reproduces it, the ``prompt`` it came from (None for :meth:`Pipeline.render`), and its
+    ``stems``: one per track of the plan (or performance), in track order, whose samples sum to
+    ``audio`` (a track without notes has a silent stem)."""
 
     audio: np.ndarray
     sample_rate: int
     plan: Plan
     seed: int
     prompt: Prompt | None = None
+    stems: tuple[Stem, ...] = ()
 
     @property
     def seconds(self) -> float:
@@ -69,6 +91,11 @@ def trained_programs(metadata: dict[str, Any]) -> tuple[int, ...]:
     """The GM programs an acoustic checkpoint was trained on (the only timbres it has heard), from
     its metadata's ``programs``; :data:`FALLBACK_PROGRAMS` for checkpoints that do not record them."""
     return tuple(sorted(int(p) for p in metadata.get("programs", FALLBACK_PROGRAMS)))
+
+
+def plan_frames(plan: Plan, fps: float, tail_seconds: float = TAIL_SECONDS) -> int:
+    """Latent frames that cover ``plan`` plus ``tail_seconds`` of release at ``fps`` Hz."""
+    return math.ceil((plan.seconds + tail_seconds) * fps - 1e-9)
 
 
 def crop_to_seconds(plan: Plan, seconds: float) -> Plan:
@@ -125,7 +152,7 @@ class Pipeline:
         self.acoustic = acoustic
         self.codec = codec.eval()
         self.programs = trained_programs(acoustic.metadata)  # the GM programs it can render
-        self.warnings: list[str] = []  # things a caller may want to tell the user (set by load)
+        self.warnings: list[str] = []  # what a caller should tell the user (load: the codec; render: substitutions)
 
     @property
     def sample_rate(self) -> int:
@@ -175,7 +202,8 @@ class Pipeline:
                  plan_steps: int = DEFAULT_PLAN_STEPS,
                  guidance: float = DEFAULT_GUIDANCE, plan_guidance: float = DEFAULT_PLAN_GUIDANCE,
                  bars: int | None = None, drums: bool = True, batch_size: int = 1,
-                 guides: Sequence[Guide | None] | None = None) -> list[Result]:
+                 guides: Sequence[Guide | None] | None = None,
+                 start_sigma: float = DEFAULT_START_SIGMA) -> list[Result]:
         """One :class:`Result` per prompt, in order (a list even for one prompt).
 
         ``prompts``: a prompt text ("D minor, 96 bpm, violin", parsed by
@@ -187,7 +215,8 @@ class Pipeline:
         plan covers at least that and is cut with a short fade-out); with ``bars`` the plan has
         that many bars and the audio covers all of it plus its release tail. Prompts without a
         seed get a fresh one (:func:`audiodiff.seeds.resolve_seed`), returned in ``Result.seed``.
-        ``steps``/``guidance``: acoustic sampler; ``plan_steps``/``plan_guidance``: structure sampler.
+        ``steps``/``guidance``/``start_sigma``: acoustic sampler (:meth:`render`);
+        ``plan_steps``/``plan_guidance``: structure sampler.
         ``guides[i]``: chords, melody or form for prompt i (:mod:`audiodiff.structure.guide`); where
         they set the length (:func:`guided_bars`) the audio covers the whole plan.
         """
@@ -210,45 +239,79 @@ class Pipeline:
                              guidance=plan_guidance, drums=drums, guides=[guides[i] for i in chunk])
         seconds = [None if bars or (g and guided_bars(p, g)) else p.seconds for p, g in zip(seeded, guides)]
         results = self.render(plans, [p.seed for p in seeded], steps=steps, guidance=guidance, seconds=seconds,
-                              batch_size=batch_size)
-        return [replace(r, prompt=p) for r, p in zip(results, seeded)]
+                              batch_size=batch_size, start_sigma=start_sigma)
+        # where the material set the length, the prompt says the audio's (the plan and its release)
+        return [replace(r, prompt=p if s is not None or g is None else
+                        replace(p, seconds=min(max(round(r.plan.seconds + TAIL_SECONDS, 2), 1.0), 600.0)))
+                for r, p, s, g in zip(results, seeded, seconds, guides)]
 
     def render(self, plans: Sequence[Plan], seeds: Sequence[int | None], *, steps: int = DEFAULT_STEPS,
                guidance: float = DEFAULT_GUIDANCE, seconds: Sequence[float | None] | None = None,
-               batch_size: int = 1) -> list[Result]:
+               batch_size: int = 1, performances: Sequence[Performance | None] | None = None,
+               start_sigma: float = DEFAULT_START_SIGMA) -> list[Result]:
         """Audio for given plans (e.g. a user's MIDI), one :class:`Result` per plan, in order.
 
         Item b lasts ``seconds[b]`` (the plan is first cropped to the whole bars that cover it,
         and the audio is cut there with a short fade-out) or, where None, the whole plan plus
         its release tail (``TAIL_SECONDS``), faded out at the end. It can never be longer than
-        that. Programs the acoustic model was not trained on are moved to the nearest one it was
-        (:attr:`programs`, :func:`map_programs`; ``Result.plan`` shows what was rendered). Seeds of None are drawn
-        fresh. Raises ValueError if a model produces NaN or infinite values (a broken
-        checkpoint), rather than returning noise.
+        that. ``performances[b]``, where given, is what is played instead of the plan's grid
+        notes: a MIDI file's notes at their real times through its tempo map (the plan then only
+        labels it). Programs the acoustic model was not trained on are moved to the nearest one
+        it was (:attr:`programs`, :func:`map_programs`; ``Result.plan`` shows what was rendered).
+        Seeds of None are drawn fresh. ``start_sigma``: the noise level the acoustic sampler starts
+        from, added to each part's sketch (:meth:`AcousticModel.generate`). Raises ValueError if a
+        model produces NaN or infinite values (a broken checkpoint), rather than returning noise.
         """
-        if len(plans) != len(seeds) or (seconds is not None and len(seconds) != len(plans)):
+        performances = list(performances) if performances is not None else [None] * len(plans)
+        if len(plans) != len(seeds) or (seconds is not None and len(seconds) != len(plans)) \
+                or len(performances) != len(plans):
             raise ValueError(f"need one seed (and length) per plan, got {len(plans)} plans and {len(seeds)} seeds")
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         seeds = [resolve_seed(s) for s in seeds]
         seconds = list(seconds) if seconds is not None else [None] * len(plans)
-        plans = [map_programs(p if s is None else crop_to_seconds(p, s), self.programs)[0]
-                 for p, s in zip(plans, seconds)]
-        frames = [self.acoustic.num_frames(p) if s is None else
-                  min(self.acoustic.num_frames(p), math.ceil(s * self.acoustic.frame_rate) + DECODER_MARGIN_FRAMES)
+        mapped = [map_programs(p if s is None else crop_to_seconds(p, s), self.programs)
                   for p, s in zip(plans, seconds)]
-        order = sorted(range(len(plans)), key=lambda i: frames[i])  # similar lengths share a batch
-        out: list[Result | None] = [None] * len(plans)
-        for chunk in _chunks(order, batch_size):
-            latents = self.acoustic.generate([plans[i] for i in chunk], [acoustic_seed(seeds[i]) for i in chunk],
-                                             steps=steps, guidance=guidance, frames=[frames[i] for i in chunk])
-            for row, i in enumerate(chunk):
-                audio = self._decode(latents[row, :, :frames[i]], seeds[i])
-                full = plans[i].seconds + TAIL_SECONDS
-                length = int(round(min(full, seconds[i] or full) * self.sample_rate))
-                audio = fade_out(audio[:length], self.sample_rate)  # frames round: may be a hop short
-                out[i] = Result(audio, self.sample_rate, plans[i], seeds[i])
-        return out  # type: ignore[return-value]
+        plans = [plan for plan, _ in mapped]
+        for line in substitution_warnings([change for _, changes in mapped for change in changes]):
+            if line not in self.warnings:  # a performance plays the tracks its plan labels: the same changes
+                self.warnings.append(line)
+        fps = self.acoustic.frame_rate
+        out = []
+        for plan, seed, length, given in zip(plans, seeds, seconds, performances):
+            performance = Performance.from_plan(plan) if given is None else self._mapped(given)
+            full = performance.seconds + TAIL_SECONDS
+            frames = math.ceil(full * fps - 1e-9)
+            if length is not None:
+                frames = min(frames, math.ceil(length * fps) + DECODER_MARGIN_FRAMES)
+            samples = int(round(min(full, length or full) * self.sample_rate))
+            stems = self._render_parts(performance.tracks, seed, frames, samples, steps, guidance,
+                                       start_sigma=start_sigma)
+            mix = np.sum([s.audio for s in stems], axis=0) if stems else np.zeros(samples, np.float32)
+            out.append(Result(mix.astype(np.float32), self.sample_rate, plan, seed, stems=tuple(stems)))
+        return out
+
+    def _mapped(self, performance: Performance) -> Performance:
+        """``performance`` with programs the acoustic model was not trained on moved to the nearest."""
+        tracks = [t if t.is_drum or t.program in self.programs else replace(t, program=nearest_program(
+            t.program, self.programs)) for t in performance.tracks]
+        return replace(performance, tracks=tracks)
+
+    def _render_parts(self, parts: Sequence[Part], seed: int, frames: int, samples: int, steps: int,
+                      guidance: float, start_sigma: float = DEFAULT_START_SIGMA) -> list[Stem]:
+        """One :class:`Stem` per part, ``samples`` long and faded out at the end: the parts with
+        notes rendered and gated by their notes (:func:`audiodiff.acoustic.render.note_gate`),
+        the others silent."""
+        sounding = [i for i, p in enumerate(parts) if p.notes]
+        audio = [np.zeros(samples, np.float32) for _ in parts]
+        if sounding:
+            latents = render_parts(self.acoustic, self.codec, [parts[i] for i in sounding], seed, frames,
+                                   steps=steps, guidance=guidance, sampler=DEFAULT_SAMPLER,
+                                   start_sigma=start_sigma)
+            for row, i in enumerate(sounding):
+                wav = self._decode(latents[row], seed)[:samples]
+                audio[i][:len(wav)] = wav * note_gate(parts[i], len(wav), self.sample_rate)  # frames round
+        return [Stem(p, fade_out(a, self.sample_rate)) for p, a in zip(parts, audio)]
 
     def extend(self, result: Result, seconds: float, *, steps: int = DEFAULT_STEPS,
                guidance: float = DEFAULT_GUIDANCE, plan_steps: int = DEFAULT_PLAN_STEPS,

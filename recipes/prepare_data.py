@@ -3,6 +3,7 @@ with FluidSynth, cut into windows, split by tune.
 
     python recipes/prepare_data.py --config tiny --out runs/data/tiny
     python recipes/prepare_data.py --config cpu --out runs/data/cpu --workers 2
+    python recipes/prepare_data.py --config cpu --out runs/data/cpu --tunes-only   # no rendering
 """
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: all cores)")
     parser.add_argument("--soundfont", help="GM soundfont (default: Debian's FluidR3_GM.sf2)")
     parser.add_argument("--seed", type=int, help="override the config's seed")
+    parser.add_argument("--tunes-only", action="store_true",
+                        help="stop after tunes_<split>.jsonl (the structure model's data): no rendering")
     args = parser.parse_args()
     try:
         config = DataConfig.load(args.config)
@@ -32,7 +35,7 @@ def main() -> int:
         print(json.dumps(config.to_dict()), flush=True)
         started = time.time()
         summary = prepare(args.out, config, midi_dir=args.midi_dir, workers=args.workers,
-                          soundfont=args.soundfont, progress=True)
+                          soundfont=args.soundfont, progress=True, tunes_only=args.tunes_only)
     except (ValueError, FileNotFoundError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -24,6 +24,8 @@ def _parser(description: str, kind: str, export_name: str) -> argparse.ArgumentP
     parser.add_argument("--out", required=True, help=f"run folder: state, log.jsonl, config.json, {export_name}")
     parser.add_argument("--max-steps", type=int, help="override train.max_steps")
     parser.add_argument("--max-minutes", type=float, help="stop (and save) after this many minutes")
+    parser.add_argument("--decay-steps", type=int,
+                        help="cosine learning-rate decay to train.min_lr_ratio x lr at this step (override)")
     parser.add_argument("--batch-size", type=int, help="override train.batch_size (per process)")
     parser.add_argument("--num-workers", type=int, help="override train.num_workers")
     parser.add_argument("--init-from", help=f"exported {export_name} to fine-tune from")
@@ -41,7 +43,7 @@ def resolve_config(args: argparse.Namespace, kind: str) -> dict[str, Any]:
     train = data.setdefault("train", {})
     train["out_dir"] = args.out
     train["resume"] = args.resume
-    for key in ("max_steps", "max_minutes", "batch_size", "num_workers", "init_from"):
+    for key in ("max_steps", "max_minutes", "decay_steps", "batch_size", "num_workers", "init_from"):
         value = getattr(args, key)
         if value is not None:
             train[key] = value

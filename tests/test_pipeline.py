@@ -16,14 +16,26 @@ import soundfile as sf
 import torch
 from conftest import build_tiny_checkpoints
 
-from audiodiff.acoustic.model import AcousticModel, window_schedule
+from audiodiff.acoustic.features import ONSET_ROW, PITCH_LOW
+from audiodiff.acoustic.model import DEFAULT_GUIDANCE, DEFAULT_SAMPLER, AcousticModel, window_schedule
 from audiodiff.acoustic.net import AcousticNet
+from audiodiff.acoustic.render import note_gate, render_parts
 from audiodiff.cli import main
 from audiodiff.codec.model import Codec
 from audiodiff.io.checkpoint import CheckpointError
+from audiodiff.music.performance import Part, Performance, TimedNote
+from audiodiff.music.plan import Note, Plan, Track
 from audiodiff.music.prompt import parse
-from audiodiff.pipeline import FALLBACK_PROGRAMS, Pipeline, crop_to_seconds, map_programs, trained_programs
-from audiodiff.seeds import acoustic_seed
+from audiodiff.music.theory import Chord, Key, Meter
+from audiodiff.pipeline import (
+    DECODER_MARGIN_FRAMES,
+    FALLBACK_PROGRAMS,
+    Pipeline,
+    crop_to_seconds,
+    map_programs,
+    plan_frames,
+    trained_programs,
+)
 
 SR = 24000
 WINDOW, CONTEXT = 128, 32  # short acoustic windows (1.7 s), so every clip here spans several
@@ -92,14 +104,20 @@ def test_render_of_the_generated_plan_reproduces_the_audio(pipeline):
 
 
 def test_a_cut_render_stops_near_the_asked_length_and_matches_the_whole(pipeline, monkeypatch):
+    """A part's noise seed comes from its notes, so the whole render to compare with is that of the
+    plan cut to the bars that cover the asked length (what render plays)."""
+    from audiodiff import pipeline as pipeline_module
+
     result = pipeline.generate([parse("F major, 100 bpm, 3 s, seed 5")], steps=3, plan_steps=3)[0]
+    plan = crop_to_seconds(result.plan, 1.0)
     rendered = []
-    generate = AcousticModel.generate
-    monkeypatch.setattr(AcousticModel, "generate", lambda self, *a, **k: rendered.append(
-        generate(self, *a, **k).shape[-1]) or generate(self, *a, **k))
-    cut = pipeline.render([result.plan], [5], steps=3, seconds=[1.0])[0]
-    whole = pipeline.render([result.plan], [5], steps=3)[0]
+    render = pipeline_module.render_parts
+    monkeypatch.setattr(pipeline_module, "render_parts", lambda acoustic, codec, parts, seed, frames, **k: (
+        rendered.append(frames), render(acoustic, codec, parts, seed, frames, **k))[1])
+    cut = pipeline.render([plan], [5], steps=3, seconds=[1.0])[0]
+    whole = pipeline.render([plan], [5], steps=3)[0]
     assert rendered[0] == 75 + 8 and rendered[1] > 3 * 75  # 1 s and a margin, not the whole plan
+    assert len(whole.audio) == pytest.approx((plan.seconds + 1.0) * SR, abs=320) and len(cut.audio) == SR
     start = slice(0, int(0.9 * SR))  # before the fade-out
     assert np.allclose(cut.audio[start], whole.audio[start], atol=1e-5)
 
@@ -154,6 +172,77 @@ def test_the_programs_rendered_are_those_the_acoustic_checkpoint_names(pipeline)
     assert {t.program for t in rendered.tracks if not t.is_drum} == {40}
 
 
+# -- parts and stems ---------------------------------------------------------------------------
+def band_plan(empty: bool = False) -> Plan:
+    """One bar of 4/4 at 120 bpm (2 s): melody, bass, drums and (``empty``) a track without notes."""
+    tracks = [Track("melody", 40, [Note(67 + (i % 3) * 2, 2 * i, 2, 70 + 5 * i) for i in range(8)]),
+              Track("bass", 33, [Note(36, 0, 8, 90), Note(43, 8, 8, 80)]),
+              Track("drums", 0, [Note(36, 4 * i, 1, 100) for i in range(4)] + [Note(42, 4 * i + 2, 1, 60)
+                                                                           for i in range(4)], is_drum=True)]
+    if empty:
+        tracks.insert(2, Track("pad", 48, []))
+    return Plan(Key(0, "major"), 120.0, Meter(4, 4), tracks, [Chord(0, "maj")] * 4, 16)
+
+
+@pytest.fixture(scope="module")
+def band(pipeline):
+    return pipeline.render([band_plan(empty=True)], [21], steps=2)[0]
+
+
+def test_stems_sum_exactly_to_the_mix_and_a_track_without_notes_is_silent(pipeline, band):
+    plan = band_plan(empty=True)
+    assert [s.part.name for s in band.stems] == [t.name for t in plan.tracks]
+    assert all(s.audio.dtype == np.float32 and s.audio.shape == band.audio.shape for s in band.stems)
+    assert band.audio.shape == (3 * SR,)  # 2 s and the release tail
+    assert np.array_equal(np.sum([s.audio for s in band.stems], axis=0), band.audio)
+    pad = band.stems[2]
+    assert pad.part.name == "pad" and not pad.audio.any()
+    assert all(s.audio.std() > 1e-5 for s in band.stems if s.part.notes)
+    # the silent track takes nothing from the others: without it, they are the same samples
+    alone = pipeline.render([band_plan()], [21], steps=2)[0]
+    assert [s.part.name for s in alone.stems] == ["melody", "bass", "drums"]
+    assert all(np.array_equal(a.audio, b.audio) for a, b in zip(alone.stems, [band.stems[i] for i in (0, 1, 3)]))
+
+
+def test_permuting_the_tracks_gives_the_same_mix(pipeline, band):
+    plan = band_plan(empty=True)
+    permuted = replace(plan, tracks=[plan.tracks[i] for i in (3, 1, 2, 0)])
+    result = pipeline.render([permuted], [21], steps=2)[0]
+    assert [s.part.name for s in result.stems] == ["drums", "bass", "pad", "melody"]
+    assert np.allclose(result.audio, band.audio, rtol=0, atol=1e-6)  # up to the order of the sum
+    stems = {s.part.name: s.audio for s in band.stems}
+    assert all(np.allclose(s.audio, stems[s.part.name], rtol=0, atol=1e-6) for s in result.stems)
+    other = pipeline.render([permuted], [22], steps=2)[0]
+    assert not np.allclose(other.audio, band.audio, atol=1e-4)  # the seed still matters
+
+
+def test_render_plays_a_performance_at_its_real_times(pipeline, monkeypatch):
+    from audiodiff.acoustic import render as acoustic_render
+
+    plan = band_plan()  # only labels the performance
+    performance = Performance([Part("melody", 40, [TimedNote(67, 0.37, 0.9, 100)]),
+                               Part("drums", 0, [TimedNote(38, 1.13, 1.2, 90)], is_drum=True)], 2.0, plan.key)
+    rolls, sketches = [], []
+    forward, synth = AcousticNet.forward, acoustic_render.synth_part
+    monkeypatch.setattr(AcousticNet, "forward", lambda self, x, c, r, *a: rolls.append(r.clone()) or forward(
+        self, x, c, r, *a))
+    monkeypatch.setattr(acoustic_render, "synth_part", lambda part, n, sr: sketches.append(synth(part, n, sr))
+                        or sketches[-1])
+    result = pipeline.render([plan], [8], steps=2, performances=[performance])[0]
+    assert result.audio.shape == (3 * SR,) and result.plan.tracks == plan.tracks
+    assert [s.part for s in result.stems] == performance.tracks
+    melody, drums = rolls[0][0], rolls[0][1]  # the first window's conditional rolls, one part each
+    assert np.flatnonzero(melody[ONSET_ROW].numpy()).tolist() == [round(0.37 * 75)]
+    assert np.flatnonzero(melody[67 - PITCH_LOW].numpy()).tolist() == list(range(round(0.37 * 75), round(0.9 * 75)))
+    assert drums[ONSET_ROW + 1:].sum(dim=0).nonzero().flatten().tolist() == [round(1.13 * 75)]
+    for sketch, onset in zip(sketches, (0.37, 1.13)):  # silent up to the onset, sounding right after it
+        assert not sketch[:round(onset * SR)].any() and np.abs(sketch[round(onset * SR):][:48]).max() > 1e-3
+    on_grid = pipeline.render([plan], [8], steps=2)[0]
+    assert not np.allclose(on_grid.audio, result.audio, atol=1e-4)
+    with pytest.raises(ValueError, match="one seed"):
+        pipeline.render([plan], [8], performances=[performance, performance])
+
+
 def test_cli_defaults_are_the_models_defaults():
     from audiodiff.acoustic import model as acoustic
     from audiodiff.cli import parser
@@ -188,7 +277,7 @@ def test_long_renders_have_no_jump_at_window_seams(pipeline):
     """
     result = pipeline.generate([parse("D minor, 96 bpm, 5 s, seed 0")], steps=4, plan_steps=4)[0]
     acoustic, codec = pipeline.acoustic, pipeline.codec
-    frames = acoustic.num_frames(result.plan)
+    frames = min(plan_frames(result.plan, acoustic.frame_rate), 5 * 75 + DECODER_MARGIN_FRAMES)  # what it rendered
     seams = [start + known for start, known in window_schedule(frames, 0, WINDOW, CONTEXT)[1:]]
     seams = [s for s in seams if s < 5 * 75 - 6]  # those inside the audio (the render runs 1 s longer)
     assert len(seams) == 3
@@ -202,11 +291,17 @@ def test_long_renders_have_no_jump_at_window_seams(pipeline):
         return float(flux[near].max() / np.quantile(flux[elsewhere], 0.99))
 
     assert seam_ratio(result.audio) < 1.5
-    latents = acoustic.generate([result.plan], [acoustic_seed(result.seed)], steps=4)[0, :, :frames]
+    parts = [s.part for s in result.stems if s.part.notes]
+    latents = render_parts(acoustic, codec, parts, result.seed, frames, steps=4, guidance=DEFAULT_GUIDANCE,
+                           sampler=DEFAULT_SAMPLER)  # the latents of the render (each part alone)
     with torch.no_grad():
-        pieces = [codec.decode(latents[None, :, a:b])[0, 0].numpy()
-                  for a, b in zip([0] + seams, seams + [frames])]
-    assert seam_ratio(np.concatenate(pieces)[: len(result.audio)]) > 1.5
+        decoded = [codec.decode(z[None])[0, 0].numpy() for z in latents]
+        whole = sum(d * note_gate(p, len(d), SR) for d, p in zip(decoded, parts))[: len(result.audio)]  # as rendered
+        pieces = sum(np.concatenate([codec.decode(z[None, :, a:b])[0, 0].numpy()
+                                     for a, b in zip([0] + seams, seams + [frames])]) for z in latents)
+    body = slice(0, len(result.audio) - 2 * SR // 20)  # before the fade-out at the cut
+    assert np.allclose(whole[body], result.audio[body], atol=1e-4)
+    assert seam_ratio(pieces[: len(result.audio)]) > 1.5
 
 
 # -- CLI ---------------------------------------------------------------------------------------
@@ -220,7 +315,7 @@ def test_generate_command_writes_wav_and_sidecar(ckpts, tmp_path, capsys):
     assert sf.info(out).subtype == "PCM_16"
     side = json.loads((tmp_path / "song.json").read_text())
     assert {k: side[k] for k in ("key", "bpm", "meter", "program", "seconds", "seed", "plan")} == {
-        "key": "D minor", "bpm": 96.0, "meter": "3/4", "program": 40, "seconds": 3.0, "seed": 7, "plan": None}
+        "key": "D minor", "bpm": 96.0, "meter": "3/4", "program": 41, "seconds": 3.0, "seed": 7, "plan": None}
     assert side["prompt"] == "D minor, 96 bpm, 3/4, violin, 3 s, seed 7" and side["plan_data"]["tracks"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["song.json", "song.wav"]  # no temporary files left
 
@@ -310,11 +405,11 @@ def test_render_maps_unsupported_programs_and_reports_quantization(ckpts, tmp_pa
     captured = capsys.readouterr()
     warnings = captured.err.strip().splitlines()
     assert len(warnings) == 2 and all(w.startswith("warning: ") for w in warnings)
-    assert "moved to the 16th grid" in warnings[0] and "program 105 (sitar)" in warnings[1]
+    assert "on the 16th grid" in warnings[0] and "as written" in warnings[0] and "program 105 (sitar)" in warnings[1]
     audio, rate = sf.read(out, dtype="float32")
     assert rate == SR and len(audio) == pytest.approx((4.0 + 1.0) * SR, abs=320)  # 8 beats at 120 + tail
     side = json.loads((tmp_path / "sitar.json").read_text())
-    assert side["program"] in FALLBACK_PROGRAMS and side["plan"] == "sitar.mid" and side["seed"] == 3
+    assert side["program"] - 1 in FALLBACK_PROGRAMS and side["plan"] == "sitar.mid" and side["seed"] == 3
     assert captured.out.strip() == f"{out}: C major, 120 bpm, 4/4, 5 s, seed 3"
     write_midi(tmp_path / "ok.mid", program=40, off_grid=False)
     assert main(["render", str(tmp_path / "ok.mid"), "-o", str(tmp_path / "ok.wav"), "--seconds", "2", "--steps", "2",

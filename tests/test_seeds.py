@@ -4,11 +4,9 @@ from __future__ import annotations
 import hashlib
 import struct
 
-import numpy as np
-
 from audiodiff.music.prompt import Prompt
 from audiodiff.music.theory import Key
-from audiodiff.seeds import SEED_MODULUS, acoustic_seed, derived_seed, resolve_seed, stable_hash
+from audiodiff.seeds import SEED_MODULUS, derived_seed, part_seed, resolve_seed, stable_hash
 
 
 def sha256_first_8_bytes_le(text: str) -> int:
@@ -51,19 +49,17 @@ def test_stable_hash_separates_its_parts():
     assert stable_hash("ab", "c") == stable_hash("ab|c")  # the documented joining, nothing more
 
 
-def test_acoustic_seed_golden_values():
-    # Computed once with numpy 2.4's SeedSequence([seed, 3]).generate_state(1): stream 3 of the item
-    # seed, apart from the structure model's stream 1 and the arranger's stream 2 (their words below).
-    assert {s: acoustic_seed(s) for s in (0, 7, 2**31 - 1)} == {0: 2613022947, 7: 3466196061, 2**31 - 1: 1133336721}
-    structure_and_arranger = {0: (3964924996, 3141116543), 7: (369571992, 1009178997),
-                              2**31 - 1: (2994186132, 2210412657)}
-    for seed, streams in structure_and_arranger.items():
-        assert acoustic_seed(seed) not in streams
-    assert all(type(acoustic_seed(s)) is int for s in (0, 7))
+def test_part_seed_follows_the_documented_hash_and_its_streams_differ():
+    from audiodiff.music.performance import Part, TimedNote
 
-
-def test_acoustic_seed_takes_numpy_integers():
-    assert acoustic_seed(np.int64(7)) == acoustic_seed(7)  # type: ignore[arg-type]
+    part = Part("lead", 40, [TimedNote(60, 0.0, 0.5, 90), TimedNote(64, 0.5, 1.0, 80)])
+    notes = "60,0.0000,0.5000,90;64,0.5000,1.0000,80"
+    base = stable_hash("part", 7, 40, False, notes) % SEED_MODULUS
+    assert part_seed(7, part) == base == part_seed(7, Part("other name", 40, list(part.notes)))
+    assert part_seed(7, part, 5) == stable_hash("stream", 5, base) % SEED_MODULUS != base
+    assert len({part_seed(7, part), part_seed(8, part), part_seed(7, Part("lead", 41, part.notes)),
+                part_seed(7, Part("lead", 40, part.notes, is_drum=True))}) == 4
+    assert all(0 <= part_seed(s, part) < SEED_MODULUS and type(part_seed(s, part)) is int for s in (0, 2**31 - 1))
 
 
 def test_derived_seed_follows_the_documented_formula():

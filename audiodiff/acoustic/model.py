@@ -1,6 +1,8 @@
-"""AcousticModel: plans -> codec latents by EDM diffusion, rendered window by window.
+"""AcousticModel: parts -> codec latents by EDM diffusion, one part per batch item, rendered
+window by window. Each part is conditioned on its notes, its program and the codec latents of its
+sketch (:mod:`audiodiff.acoustic.synth`); a piece is the sum of its decoded parts.
 
-A piece longer than one training window is rendered as a chain of windows of ``window_frames``
+A part longer than one training window is rendered as a chain of windows of ``window_frames``
 frames. The first window starts from nothing; every later window starts ``context_frames``
 before the end of what is rendered so far and takes those frames as known context (see
 :mod:`audiodiff.acoustic.net`), so it continues the sound instead of starting afresh:
@@ -24,11 +26,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from audiodiff.acoustic.features import NULL_PROGRAM, plan_features, plan_frames
+from audiodiff.acoustic.features import NULL_PROGRAM, part_program, part_rolls
 from audiodiff.acoustic.net import AcousticNet, AcousticNetConfig
 from audiodiff.diffusion.gaussian import (
     SAMPLERS,
     SIGMA_MAX,
+    SIGMA_MIN,
     Denoiser,
     classifier_free_guidance,
     edm_denoise,
@@ -37,10 +40,13 @@ from audiodiff.diffusion.gaussian import (
 )
 from audiodiff.io.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from audiodiff.io.config import to_json_dict
-from audiodiff.music.plan import TAIL_SECONDS, Plan
+from audiodiff.music.performance import Part
 
 KIND = "acoustic"
-DEFAULT_STEPS, DEFAULT_GUIDANCE, DEFAULT_SAMPLER = 8, 5.0, "dpmpp_2m"  # chosen on dev seeds 1000+
+DEFAULT_STEPS, DEFAULT_GUIDANCE, DEFAULT_SAMPLER = 8, 1.0, "dpmpp_2m"
+# Sampling starts from the sketch's latents noised to this level (SDEdit), not from pure noise: the
+# sketch already holds the notes; the model only has to turn it into the instrument's sound.
+DEFAULT_START_SIGMA = 0.5  # chosen on dev arrangements (docs/training.md)
 
 
 @dataclass
@@ -49,8 +55,8 @@ class AcousticConfig:
 
     net: AcousticNetConfig = field(default_factory=AcousticNetConfig)
     frame_rate: float = 75.0  # Hz, the codec's latent frame rate
-    window_frames: int = 500  # frames the net sees at once: context + new
-    context_frames: int = 100  # frames of what is rendered so far that a new window continues
+    window_frames: int = 400  # frames the net sees at once (context + new), in training and sampling
+    context_frames: int = 75  # frames of what is rendered so far that a new window continues
     sigma_data: float = 1.0  # standard deviation of the (scaled) codec latents
 
     def __post_init__(self) -> None:
@@ -80,12 +86,13 @@ class AcousticConfig:
 
 
 def denoise(net: torch.nn.Module, x: torch.Tensor, sigma: torch.Tensor, rolls: torch.Tensor,
-            programs: torch.Tensor, context: torch.Tensor, context_mask: torch.Tensor,
+            programs: torch.Tensor, sketch: torch.Tensor, context: torch.Tensor, context_mask: torch.Tensor,
             sigma_data: float) -> torch.Tensor:
     """EDM-preconditioned ``x0_hat [B, D, W]`` for noisy latents ``x [B, D, W]`` at ``sigma [B]``,
-    conditioned on ``rolls [B, F, W]``, ``programs [B, S]`` and known ``context [B, D, W]``
-    where ``context_mask [B, 1, W]`` is 1 (the same call in training and sampling)."""
-    return edm_denoise(lambda x_in, c_noise: net(x_in, c_noise, rolls, programs, context, context_mask),
+    conditioned on ``rolls [B, F, W]``, ``programs [B]``, ``sketch [B, D, W]`` and known
+    ``context [B, D, W]`` where ``context_mask [B, 1, W]`` is 1 (the same call in training and
+    sampling)."""
+    return edm_denoise(lambda x_in, c_noise: net(x_in, c_noise, rolls, programs, sketch, context, context_mask),
                        x, sigma, sigma_data)
 
 
@@ -136,8 +143,9 @@ class AcousticModel:
         return cls(net.to(device), acoustic, metadata)
 
     def save(self, path: str | os.PathLike, metadata: dict[str, Any] | None = None) -> Path:
-        """Write the model (float32 weights, config, metadata) as an audiodiff checkpoint."""
-        return save_checkpoint(path, self.net.state_dict(), kind=KIND, config=self.config.to_dict(),
+        """Write the model (16-bit weights, upcast at load; config, metadata) as an audiodiff checkpoint."""
+        weights = {k: v.half() if v.is_floating_point() else v for k, v in self.net.state_dict().items()}
+        return save_checkpoint(path, weights, kind=KIND, config=self.config.to_dict(),
                                metadata=self.metadata if metadata is None else metadata)
 
     def check_codec(self, latent_dim: int, frame_rate: float) -> None:
@@ -146,74 +154,81 @@ class AcousticModel:
             raise ValueError(f"the acoustic model works in {self.latent_dim}-channel latents at {self.frame_rate:g} Hz;"
                              f" the codec makes {latent_dim} channels at {frame_rate:g} Hz")
 
-    def num_frames(self, plan: Plan, tail_seconds: float = TAIL_SECONDS) -> int:
-        """Latent frames :meth:`generate` renders for ``plan``: the plan plus ``tail_seconds``."""
-        return plan_frames(plan, self.frame_rate, tail_seconds)
-
-    def window_denoiser(self, rolls: torch.Tensor, programs: torch.Tensor, context: torch.Tensor,
-                        context_mask: torch.Tensor, guidance: float) -> Denoiser:
-        """The guided denoiser of one window batch: the unconditional branch sees no plan (zero
-        rolls, NULL_PROGRAM) but the same context, and runs in the same network call as the
-        conditional one; known frames are returned as they are."""
+    def window_denoiser(self, rolls: torch.Tensor, programs: torch.Tensor, sketch: torch.Tensor,
+                        context: torch.Tensor, context_mask: torch.Tensor, guidance: float) -> Denoiser:
+        """The guided denoiser of one window batch: the unconditional branch sees no part (zero
+        rolls and sketch, NULL_PROGRAM) but the same context, and runs in the same network call as
+        the conditional one; known frames are returned as they are."""
         sd = self.config.sigma_data
 
-        def branch(r: torch.Tensor, p: torch.Tensor, ctx: torch.Tensor, mask: torch.Tensor) -> Denoiser:
+        def branch(r: torch.Tensor, p: torch.Tensor, s: torch.Tensor, ctx: torch.Tensor,
+                   mask: torch.Tensor) -> Denoiser:
             def d(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-                x0 = denoise(self.net, x, sigma, r, p, ctx, mask, sd)
+                x0 = denoise(self.net, x, sigma, r, p, s, ctx, mask, sd)
                 return mask * ctx + (1 - mask) * x0
             return d
+        conditional = branch(rolls, programs, sketch, context, context_mask)
+        if guidance == 1.0:
+            return conditional
         paired = branch(torch.cat([rolls, torch.zeros_like(rolls)]),
                         torch.cat([programs, torch.full_like(programs, NULL_PROGRAM)]),
+                        torch.cat([sketch, torch.zeros_like(sketch)]),
                         torch.cat([context, context]), torch.cat([context_mask, context_mask]))
-        return classifier_free_guidance(branch(rolls, programs, context, context_mask), paired, guidance)
+        return classifier_free_guidance(conditional, paired, guidance)
 
     @torch.no_grad()
-    def generate(self, plans: Sequence[Plan], seeds: Sequence[int], *, steps: int = DEFAULT_STEPS,
-                 guidance: float = DEFAULT_GUIDANCE, sampler: str = DEFAULT_SAMPLER,
-                 tail_seconds: float = TAIL_SECONDS, prefix: torch.Tensor | None = None,
-                 frames: Sequence[int] | None = None) -> torch.Tensor:
-        """Latents ``[B, D, T]`` for ``plans`` of any length, ``T`` = the longest of ``frames``.
+    def generate(self, parts: Sequence[Part], sketches: torch.Tensor, seeds: Sequence[int], *,
+                 steps: int = DEFAULT_STEPS, guidance: float = DEFAULT_GUIDANCE, sampler: str = DEFAULT_SAMPLER,
+                 start_sigma: float = DEFAULT_START_SIGMA, prefix: torch.Tensor | None = None) -> torch.Tensor:
+        """Latents ``[B, D, T]`` of ``parts`` (one part per item, notes in seconds from frame 0),
+        given their sketch latents ``sketches [B, D, T]``: T frames are rendered for every item.
 
-        ``frames[b]``: frames item b needs (default :meth:`num_frames` of its plan with
-        ``tail_seconds``; fewer render only the start of the plan). Item b is deterministic for
-        ``seeds[b]`` and independent of its batch mates, except that every item is rendered to the
-        longest length (silence after its plan): trim item b to ``frames[b]``.
+        Each window's sampling starts from the sketch's latents plus noise of level
+        ``start_sigma`` (SDEdit; ``start_sigma`` >= SIGMA_MAX starts from pure noise).
+
+        Item b is deterministic for ``seeds[b]`` and independent of its batch mates.
         ``prefix [B, D, P]``: latents of the first P frames, already rendered (e.g. the piece so
         far); generation continues from them. ``steps``: sampler steps per window
         (DPM-Solver++(2M): one net call each, on a doubled batch with guidance); ``guidance``:
         the classifier-free guidance scale (1 = off).
         """
-        if not plans or len(plans) != len(seeds):
-            raise ValueError(f"need one seed per plan and at least one plan, "
-                             f"got {len(plans)} plans, {len(seeds)} seeds")
+        if not parts or len(parts) != len(seeds) or sketches.shape[0] != len(parts):
+            raise ValueError(f"need one seed and one sketch per part and at least one part, "
+                             f"got {len(parts)} parts, {len(seeds)} seeds, {sketches.shape[0]} sketches")
         if steps < 1:
             raise ValueError(f"steps must be >= 1, got {steps}")
         if sampler not in SAMPLERS:
             raise ValueError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
+        if not SIGMA_MIN < start_sigma:
+            raise ValueError(f"start_sigma must be above {SIGMA_MIN:g}, got {start_sigma:g}")
+        start_sigma = min(start_sigma, SIGMA_MAX)
         config, device = self.config, next(self.net.parameters()).device
         d, w = self.latent_dim, config.window_frames
-        if frames is None:
-            frames = [self.num_frames(p, tail_seconds) for p in plans]
-        if len(frames) != len(plans) or min(frames) < 1:
-            raise ValueError(f"need a positive frame count per plan, got {list(frames)} for {len(plans)} plans")
-        total = max(frames)
+        if sketches.dim() != 3 or sketches.shape[1] != d:
+            raise ValueError(f"sketches must be [{len(parts)}, {d}, T], got {list(sketches.shape)}")
+        total = sketches.shape[-1]
         known = 0 if prefix is None else prefix.shape[-1]
-        if prefix is not None and (prefix.dim() != 3 or tuple(prefix.shape[:2]) != (len(plans), d)):
-            raise ValueError(f"prefix must be [{len(plans)}, {d}, P], got {list(prefix.shape)}")
+        if prefix is not None and (prefix.dim() != 3 or tuple(prefix.shape[:2]) != (len(parts), d)):
+            raise ValueError(f"prefix must be [{len(parts)}, {d}, P], got {list(prefix.shape)}")
         spans = window_schedule(total, known, w, config.context_frames)
         padded = max([total, known] + [start + w for start, _ in spans])
-        feats = [plan_features(p, config.frame_rate, padded) for p in plans]
-        rolls = torch.from_numpy(np.stack([f.rolls for f in feats])).to(device)
-        programs = torch.from_numpy(np.stack([f.programs for f in feats])).to(device)
-        out = torch.zeros(len(plans), d, padded, device=device)
+        rolls = torch.from_numpy(np.stack([part_rolls(p, config.frame_rate, padded) for p in parts])).to(device)
+        programs = torch.tensor([part_program(p) for p in parts], device=device)
+        sketch = torch.zeros(len(parts), d, padded, device=device)
+        sketch[..., :total] = sketches.to(device=device, dtype=sketch.dtype)
+        out = torch.zeros(len(parts), d, padded, device=device)
         if prefix is not None:
             out[..., :known] = prefix.to(device=device, dtype=out.dtype)
         generators = [torch.Generator().manual_seed(int(s)) for s in seeds]
         for start, have in spans:
-            mask = torch.zeros(len(plans), 1, w, device=device)
+            mask = torch.zeros(len(parts), 1, w, device=device)
             mask[..., :have] = 1.0
             window = slice(start, start + w)
-            denoiser = self.window_denoiser(rolls[..., window], programs, out[..., window] * mask, mask, guidance)
-            noise = initial_noise((d, w), generators, SIGMA_MAX, device=device)
-            out[..., start + have: start + w] = sample(denoiser, noise, steps=steps, sampler=sampler)[..., have:]
+            denoiser = self.window_denoiser(rolls[..., window], programs, sketch[..., window],
+                                            out[..., window] * mask, mask, guidance)
+            noise = initial_noise((d, w), generators, start_sigma, device=device)
+            if start_sigma < SIGMA_MAX:
+                noise = noise + sketch[..., window]
+            out[..., start + have: start + w] = sample(denoiser, noise, steps=steps, sampler=sampler,
+                                                       sigma_max=start_sigma)[..., have:]
         return out[..., :total]

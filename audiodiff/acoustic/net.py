@@ -1,18 +1,19 @@
-"""1-D U-Net denoiser over codec latents (architecture only; never samples).
+"""1-D U-Net denoiser over one part's codec latents (architecture only; never samples).
 
-Inputs (B batch, D latent channels, T frames at the codec frame rate):
+Inputs (B batch of parts, D latent channels, T frames at the codec frame rate):
 
 - ``x [B, D, T]``: noisy latents already scaled by EDM's ``c_in``; ``c_noise [B]``: ``ln(sigma) / 4``
-- ``rolls [B, NUM_FEATURES, T]`` and ``programs [B, NUM_SLOTS]``: the plan (acoustic.features)
+- ``rolls [B, NUM_FEATURES, T]`` and ``programs [B]``: the part's notes and instrument
+  (:mod:`audiodiff.acoustic.features`)
+- ``sketch [B, D, T]``: codec latents of the part played by the sketch synth
+  (:mod:`audiodiff.acoustic.synth`): where the notes are and roughly how they sound
 - ``context [B, D, T]`` and ``context_mask [B, 1, T]``: clean latents of the frames that are
   already known (the previous window's tail, prepended in time), 1 in the mask where known.
 
-The previous window enters *in time*: a window is ``[known context | new frames]`` and the net
-sees the clean context as two extra input channel groups (latents x mask, mask), so its
-convolutions carry the sound across the boundary and the new frames continue it without a seam.
-The plan is encoded once per call (a shared per-slot pitch projection, FiLM-ed by the slot's
-program embedding so the net can tell a flute from a violin, plus drum onsets), average-pooled to
-every U-Net level and added inside each residual block; the noise level enters by FiLM.
+The sketch and the known context enter the first convolution beside the noisy latents, so the net
+refines the sketch into the instrument's sound and continues the context without a seam. The notes
+are encoded once per call and added inside each residual block at every level; the noise level and
+the program (an embedding) enter every block by FiLM.
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from audiodiff.acoustic.features import DRUM_CLASSES, NUM_PROGRAMS, NUM_SLOTS, SLOT_CHANNELS
+from audiodiff.acoustic.features import NULL_PROGRAM, NUM_FEATURES
 from audiodiff.io.config import from_preset_dict, to_json_dict
 
 PRESETS = ("tiny", "cpu", "gpu")
@@ -35,13 +36,12 @@ class AcousticNetConfig:
     """Size of the acoustic U-Net; ``latent_dim`` must equal the codec's."""
 
     latent_dim: int = 64  # D, the codec's latent channels
-    widths: tuple[int, ...] = (64, 96, 128, 192, 256)  # channels per level; each level halves the frames
+    widths: tuple[int, ...] = (32, 48, 64, 96, 128)  # channels per level; each level halves the frames
     blocks: tuple[int, ...] = (1, 1, 2, 2, 2)  # residual blocks per level on the way down (and up)
     mid_dilations: tuple[int, ...] = (1, 2, 4, 8)  # one block each at the lowest level (receptive field)
     kernel_size: int = 3
     noise_dim: int = 128  # noise-level embedding width
-    plan_dim: int = 64  # plan encoder output channels
-    slot_dim: int = 32  # per-slot pitch encoding width
+    plan_dim: int = 64  # note encoder output channels
 
     def __post_init__(self) -> None:
         self.widths = tuple(int(w) for w in self.widths)
@@ -62,14 +62,14 @@ class AcousticNetConfig:
 
     @classmethod
     def preset(cls, name: str) -> AcousticNetConfig:
-        """tiny (tests, 0.07 M params), cpu (7 M, 0.44 GMAC per 500 frames), gpu (58 M at D=128)."""
+        """tiny (tests), cpu (one part on a CPU), gpu (larger, for a GPU)."""
         if name == "tiny":
-            return cls(widths=(16, 32), blocks=(1, 1), mid_dilations=(1, 2), noise_dim=32, plan_dim=16, slot_dim=8)
+            return cls(widths=(16, 32), blocks=(1, 1), mid_dilations=(1, 2), noise_dim=32, plan_dim=16)
         elif name == "cpu":
             return cls()
         elif name == "gpu":
-            return cls(widths=(128, 256, 384, 512, 768), blocks=(2, 2, 2, 2, 2), mid_dilations=(1, 2, 4, 8),
-                       noise_dim=256, plan_dim=128, slot_dim=64)
+            return cls(widths=(128, 192, 256, 384, 512), blocks=(2, 2, 2, 2, 2), mid_dilations=(1, 2, 4, 8),
+                       noise_dim=256, plan_dim=128)
         else:
             raise ValueError(f"unknown acoustic net preset {name!r}; choose one of {', '.join(PRESETS)}")
 
@@ -100,26 +100,17 @@ class NoiseEmbedding(nn.Module):
         return self.mlp(torch.cat([args.cos(), args.sin()], dim=1))
 
 
-class PlanEncoder(nn.Module):
-    """``rolls [B, NUM_FEATURES, T]``, ``programs [B, NUM_SLOTS]`` -> ``[B, plan_dim, T]``."""
+class NoteEncoder(nn.Module):
+    """``rolls [B, NUM_FEATURES, T]`` -> ``[B, plan_dim, T]``."""
 
     def __init__(self, config: AcousticNetConfig) -> None:
         super().__init__()
         k, pad = config.kernel_size, config.kernel_size // 2
-        self.pitch = nn.Conv1d(SLOT_CHANNELS, config.slot_dim, 1)  # shared by all slots
-        self.program = nn.Embedding(NUM_PROGRAMS + 1, 2 * config.slot_dim)  # + NULL_PROGRAM
-        nn.init.normal_(self.program.weight, std=0.1)
-        self.mix = nn.Sequential(
-            nn.Conv1d(NUM_SLOTS * config.slot_dim + len(DRUM_CLASSES), config.plan_dim, k, padding=pad),
-            nn.SiLU(), nn.Conv1d(config.plan_dim, config.plan_dim, k, padding=pad))
+        self.net = nn.Sequential(nn.Conv1d(NUM_FEATURES, config.plan_dim, k, padding=pad), nn.SiLU(),
+                                 nn.Conv1d(config.plan_dim, config.plan_dim, k, padding=pad))
 
-    def forward(self, rolls: torch.Tensor, programs: torch.Tensor) -> torch.Tensor:
-        b, _, t = rolls.shape
-        pitched = NUM_SLOTS * SLOT_CHANNELS
-        h = self.pitch(rolls[:, :pitched].reshape(b * NUM_SLOTS, SLOT_CHANNELS, t)).reshape(b, NUM_SLOTS, -1, t)
-        scale, shift = self.program(programs)[..., None].chunk(2, dim=2)  # [B, S, slot_dim, 1] each
-        h = F.silu(h * (1 + scale) + shift).reshape(b, -1, t)
-        return self.mix(torch.cat([h, rolls[:, pitched:]], dim=1))
+    def forward(self, rolls: torch.Tensor) -> torch.Tensor:
+        return self.net(rolls)
 
 
 class ResBlock(nn.Module):
@@ -151,8 +142,10 @@ class AcousticNet(nn.Module):
         self.config = config
         widths, k, d = config.widths, config.kernel_size, config.latent_dim
         self.noise_embedding = NoiseEmbedding(config.noise_dim)
-        self.plan_encoder = PlanEncoder(config)
-        self.inp = nn.Conv1d(2 * d + 1, widths[0], k, padding=k // 2)
+        self.program_embedding = nn.Embedding(NULL_PROGRAM + 1, config.noise_dim)
+        nn.init.normal_(self.program_embedding.weight, std=0.3)
+        self.note_encoder = NoteEncoder(config)
+        self.inp = nn.Conv1d(3 * d + 1, widths[0], k, padding=k // 2)
         self.down = nn.ModuleList(
             nn.ModuleList(ResBlock(w, w, config) for _ in range(n)) for w, n in zip(widths, config.blocks))
         self.downsample = nn.ModuleList(
@@ -166,16 +159,17 @@ class AcousticNet(nn.Module):
         self.out = nn.Sequential(_norm(widths[0]), nn.SiLU(), nn.Conv1d(widths[0], d, k, padding=k // 2))
 
     def forward(self, x: torch.Tensor, c_noise: torch.Tensor, rolls: torch.Tensor, programs: torch.Tensor,
-                context: torch.Tensor, context_mask: torch.Tensor) -> torch.Tensor:
+                sketch: torch.Tensor, context: torch.Tensor, context_mask: torch.Tensor) -> torch.Tensor:
         frames = x.shape[-1]
         extra = -frames % self.config.frame_multiple
-        if extra:  # zero frames: silent plan, nothing known
-            x, rolls, context, context_mask = (F.pad(t, (0, extra)) for t in (x, rolls, context, context_mask))
-        noise = self.noise_embedding(c_noise)
-        plans = [self.plan_encoder(rolls, programs)]
+        if extra:  # zero frames: no notes, silent sketch, nothing known
+            x, rolls, sketch, context, context_mask = (F.pad(t, (0, extra))
+                                                       for t in (x, rolls, sketch, context, context_mask))
+        noise = self.noise_embedding(c_noise) + self.program_embedding(programs)
+        plans = [self.note_encoder(rolls)]
         for _ in self.config.widths[1:]:
             plans.append(F.avg_pool1d(plans[-1], 2))
-        h = self.inp(torch.cat([x, context * context_mask, context_mask], dim=1))
+        h = self.inp(torch.cat([x, sketch, context * context_mask, context_mask], dim=1))
         skips = []
         for level, blocks in enumerate(self.down):
             if level:

@@ -1,5 +1,6 @@
 """Acoustic-model training task for :func:`audiodiff.train.loop.train`: EDM loss with condition
-dropout for classifier-free guidance, over crops of the corpus windows' cached codec latents."""
+dropout for classifier-free guidance, over crops of the per-part latent shards
+(:mod:`audiodiff.corpus.part_data`)."""
 from __future__ import annotations
 
 import os
@@ -10,7 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from audiodiff.acoustic.data import LatentWindows, codec_fingerprint, encode_corpus_latents
+from audiodiff.acoustic.data import PartWindows, codec_fingerprint
 from audiodiff.acoustic.features import NULL_PROGRAM
 from audiodiff.acoustic.model import AcousticConfig, AcousticModel, denoise
 from audiodiff.acoustic.net import AcousticNet
@@ -25,7 +26,7 @@ EXPORT_NAME = "acoustic.safetensors"
 
 def _cpu_train() -> TrainConfig:
     """The optimisation settings of the cpu config, the default."""
-    return TrainConfig(batch_size=16, warmup_steps=500, max_steps=100_000)
+    return TrainConfig(batch_size=16, lr=5e-4, warmup_steps=300, max_steps=100_000)
 
 
 @dataclass
@@ -36,8 +37,7 @@ class AcousticTrainingConfig:
     model: AcousticConfig = field(default_factory=AcousticConfig)
     train: TrainConfig = field(default_factory=_cpu_train)
     codec: str | None = None  # codec checkpoint whose latents the model learns (None: the shipped one)
-    latent_cache_dir: str | None = None  # default: <data>/latents
-    cond_dropout: float = 0.1  # share of crops trained without plan (rolls and programs), for CFG
+    cond_dropout: float = 0.1  # share of crops trained without the part (notes, program, sketch), for CFG
     context_dropout: float = 0.15  # share of crops trained without known context (first windows)
     p_mean: float = -0.6  # training noise levels: ln(sigma) ~ N(p_mean, p_std^2); EDM's -1.2
     p_std: float = 1.2  # shifted by ln 2 because the latents have sigma_data 1 instead of 0.5
@@ -61,30 +61,28 @@ class AcousticTrainingConfig:
 
 
 class AcousticTask:
-    """:class:`audiodiff.train.loop.Task` that trains an :class:`AcousticNet` on the corpus windows.
+    """:class:`audiodiff.train.loop.Task` that trains an :class:`AcousticNet` on per-part shards.
 
-    On construction it loads the codec, sizes the model for its latents, and encodes the train
-    split into the latent cache unless a matching cache is there already.
+    ``data``: one folder of shards or several, comma-separated ("runs/parts,runs/parts_mine"); every
+    shard must hold latents of the recipe's codec.
     """
 
-    def __init__(self, config: AcousticTrainingConfig, data_root: str | os.PathLike) -> None:
+    def __init__(self, config: AcousticTrainingConfig, data: str | os.PathLike) -> None:
         codec = load_codec(config.codec or default_checkpoint("codec"))
         self.codec_sha = codec_fingerprint(codec)
         self.config = replace(config, model=config.model.for_codec(codec.latent_dim, codec.frame_rate))
-        cache_dir = Path(config.latent_cache_dir) if config.latent_cache_dir else Path(data_root) / "latents"
-        cache = encode_corpus_latents(codec, data_root, "train", cache_dir / f"train_{self.codec_sha}.npy",
-                                      progress=os.environ.get("RANK", "0") == "0")
+        roots = [r for r in str(data).split(",") if r]
         model = self.config.model
-        self.dataset = LatentWindows(data_root, "train", cache, window_frames=model.window_frames,
-                                     context_frames=model.context_frames,
-                                     context_dropout=config.context_dropout, seed=config.train.seed)
+        self.dataset = PartWindows(roots, self.codec_sha, window_frames=model.window_frames,
+                                   context_frames=model.context_frames,
+                                   context_dropout=config.context_dropout, seed=config.train.seed)
 
     def build_model(self) -> AcousticNet:
         return AcousticNet(self.config.model.net)
 
     def loss(self, model: nn.Module, batch: dict[str, torch.Tensor],
              step: int) -> tuple[torch.Tensor, dict[str, float]]:
-        """EDM loss on the frames after the known context, with plan dropout for CFG."""
+        """EDM loss on the frames after the known context, with part dropout for CFG."""
         config = self.config
         x0 = batch["latents"]
         n, d, w = x0.shape
@@ -93,8 +91,9 @@ class AcousticTask:
         x = x0 + sigma[:, None, None] * torch.randn_like(x0)
         keep = torch.rand(n, device=x0.device) >= config.cond_dropout
         rolls = batch["rolls"] * keep[:, None, None].to(x0.dtype)
-        programs = torch.where(keep[:, None], batch["programs"], torch.full_like(batch["programs"], NULL_PROGRAM))
-        x0_hat = denoise(model, x, sigma, rolls, programs, x0 * known, known, config.model.sigma_data)
+        sketch = batch["sketch"] * keep[:, None, None].to(x0.dtype)
+        programs = torch.where(keep, batch["programs"], torch.full_like(batch["programs"], NULL_PROGRAM))
+        x0_hat = denoise(model, x, sigma, rolls, programs, sketch, x0 * known, known, config.model.sigma_data)
         new = 1 - known
         mse = ((x0_hat - x0) ** 2 * new).sum(dim=(1, 2)) / (new.sum(dim=(1, 2)) * d)
         loss = (loss_weight(sigma, config.model.sigma_data) * mse).mean()
@@ -104,6 +103,7 @@ class AcousticTask:
         """Write ``<out_dir>/acoustic.safetensors`` with the codec's fingerprint in its metadata."""
         model = AcousticModel(ema_model, self.config.model)
         return model.save(Path(out_dir) / EXPORT_NAME, {**metadata, "codec_sha": self.codec_sha,
+                                                         "programs": self.dataset.programs(),
                                                          "codec": self.config.codec or "shipped",
                                                          "recipe": self.config.to_dict()})
 

@@ -19,10 +19,15 @@ Layout of an output directory (:mod:`.directory`, :mod:`.row_files`, :mod:`.mani
     records/<id>.json          the row's manifest record, written last: the row is finished
     errors/<id>.json           a row that failed (input and a one-line message)
     manifest.jsonl, manifest.csv, errors.jsonl   gathered in input order at the end
+    stems/<id>/                with --stems: every track alone, their mix, stems.json
+                               (:func:`audiodiff.io.stems.write_stem_folder`)
+    Track<nnnnn>/              with --stems --layout slakh, instead of audio/, midi/, annotations/ and
+                               stems/: mix.flac, stems/Snn.flac, MIDI/Snn.mid, all_src.mid (the plan),
+                               metadata.yaml, annotations.json (:func:`audiodiff.io.stems.write_slakh_track`)
 
 Every file is written under a temporary name and renamed, so a killed run leaves no torn file;
 a rerun with ``--resume`` skips rows that have a record and redoes the others (failed rows
-included).
+included). A row's stems folder is filled under a temporary name and renamed whole before its record.
 
 Scale-out (:mod:`.run`, :mod:`.workers`). Rows are cut into chunks of ``batch_size`` consecutive
 rows (one forward pass each) and chunk k belongs to rank ``k % world``; with ``batch_size=1`` that

@@ -14,7 +14,14 @@ from audiodiff.music.chords import parse_progression
 from audiodiff.music.prompt import Prompt, parse, parse_fields
 from audiodiff.music.theory import Key, Meter
 from audiodiff.seeds import derived_seed
-from audiodiff.structure.guide import DEFAULT_BARS_PER_SECTION, Guide, check_guide, settle_key
+from audiodiff.structure.guide import (
+    DEFAULT_BARS_PER_SECTION,
+    Guide,
+    check_guide,
+    form_promises,
+    length_note,
+    settle_key,
+)
 
 FIELD_COLUMNS = ("key", "bpm", "meter", "instrument")
 OPTIONAL_COLUMNS = ("seed", "seconds")
@@ -104,10 +111,11 @@ def row_request(index: int, data: dict) -> tuple[Prompt, Guide | None, str | Non
     if "prompt" in given and fields:
         raise ValueError(f"give either 'prompt' or its fields ({', '.join(FIELD_COLUMNS)}), not both "
                          f"(this row has prompt and {', '.join(fields)})")
-    key_given = "key" in given
+    key_given, seconds_given = "key" in given, "seconds" in given
     if "prompt" in given:
         prompt_fields = parse_fields(_text("prompt", given["prompt"]))
         prompt, key_given = Prompt(**prompt_fields), "key" in prompt_fields
+        seconds_given = seconds_given or "seconds" in prompt_fields
     elif fields:
         kwargs: dict = {}
         if "key" in given:
@@ -123,11 +131,11 @@ def row_request(index: int, data: dict) -> tuple[Prompt, Guide | None, str | Non
         prompt = Prompt()
     else:
         raise ValueError(f"the row has neither 'prompt' nor any of {', '.join(ENOUGH_COLUMNS)}")
-    guide, warning = None, None
-    if any(k in given for k in GUIDE_COLUMNS):
-        guide, prompt, warning = _guide(given, prompt, key_given)
     if "seconds" in given:
         prompt = replace(prompt, seconds=_number("seconds", given["seconds"]))
+    guide, warning = None, None
+    if any(k in given for k in GUIDE_COLUMNS):
+        guide, prompt, warning = _guide(given, prompt, key_given, seconds_given)
     if "seed" in given:
         prompt = replace(prompt, seed=_integer("seed", given["seed"]))
     if prompt.seed is None:
@@ -135,9 +143,11 @@ def row_request(index: int, data: dict) -> tuple[Prompt, Guide | None, str | Non
     return prompt, guide, warning
 
 
-def _guide(given: dict, prompt: Prompt, key_given: bool) -> tuple[Guide, Prompt, str | None]:
+def _guide(given: dict, prompt: Prompt, key_given: bool, seconds_given: bool) -> tuple[Guide, Prompt, str | None]:
     """The row's chords / form as a Guide, checked as ``generate --chords --form`` checks them, the
-    prompt in the key the chords suggest where the row gives none, and a key warning (or None)."""
+    prompt in the key the chords suggest where the row gives none, and what to warn about (or None):
+    chords that suggest another key, that set another length than the seconds given, or that break
+    a promise of the form."""
     if "bars_per_section" in given and "form" not in given:
         raise ValueError("bars_per_section needs form")
     chords = parse_progression(_text("chords", given["chords"])) if "chords" in given else None
@@ -148,9 +158,12 @@ def _guide(given: dict, prompt: Prompt, key_given: bool) -> tuple[Guide, Prompt,
     key, suggested = settle_key(guide, prompt.key, key_given)
     prompt = replace(prompt, key=key)
     check_guide(guide, prompt.meter)
-    warning = None if suggested is None else (f"the chords suggest {suggested.name}, the row asks for {key.name}; "
-                                              f"using {key.name}")
-    return guide, prompt, warning
+    notes = [] if suggested is None else [f"the chords suggest {suggested.name}, the row asks for {key.name}; "
+                                          f"using {key.name}"]
+    note = length_note(prompt, guide) if seconds_given else None
+    notes += [note] if note else []
+    notes += [f"form {form}: {line}" for line in form_promises(guide, key, prompt.meter)]
+    return guide, prompt, "; ".join(notes) or None
 
 
 def make_row(index: int, where: str, data: object) -> Row:

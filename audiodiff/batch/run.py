@@ -48,7 +48,7 @@ def run_shard(rows: Sequence[Row], settings: Settings, rank: int, world: int, re
     pipeline = pipeline or load_pipeline(settings)
     for chunk in todo_chunks:
         for row in chunk:
-            clean_row(out, row)
+            clean_row(out, row, settings.layout if settings.stems else "folder")
         good = []
         for row in chunk:
             if row.error:

@@ -26,10 +26,14 @@ class Settings:
     batch_size: int = 1
     device: str = "cpu"
     threads: int | None = None
+    stems: bool = False  # also every track alone (audiodiff.io.stems)
+    layout: str = "folder"  # with stems: "folder" (stems/<id>/) or "slakh" (Track<nnnnn>/ as Slakh2100)
+    normalize: bool = False  # with stems: each stem to -24 LUFS, the mix's peak capped at -1 dBFS
 
     def fingerprint(self, rows: Sequence[Row]) -> dict:
         """What a resumed run must agree on (not workers, batch size, threads or device)."""
         digest = hashlib.sha256(json.dumps([r.input for r in rows], sort_keys=True, default=str).encode())
+        stems = {"stems": self.layout, "normalize": self.normalize} if self.stems else {}
         return {"format": 1, "rows": len(rows), "rows_sha256": digest.hexdigest()[:16], "steps": self.steps,
                 "plan_steps": self.plan_steps, "guidance": self.guidance, "plan_guidance": self.plan_guidance,
-                "drums": self.drums, "checkpoints": self.hashes}
+                "drums": self.drums, "checkpoints": self.hashes, **stems}

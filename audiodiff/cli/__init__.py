@@ -5,13 +5,14 @@
     audiodiff render plan.mid -o out.wav --seed 7
     audiodiff evaluate outputs/ --json scores.json
     audiodiff batch prompts.csv --out dataset/ --workers 2      (or --grid --bpm 60:180:20 --seeds 2)
+    audiodiff serve --port 8000 --out takes/                    (a local web page; the serve extra)
 
 Heavy modules (torch, librosa, matplotlib) are imported inside the commands, so ``--help`` is instant.
 Outputs are written under temporary names and moved into place together at the end: an error
 leaves no half-written file, and existing files are kept unless ``--force`` is given.
 
 :mod:`.parser` builds the argument parser; each command lives in its own module (:mod:`.plan`,
-:mod:`.generate_render`, :mod:`.evaluate`, :mod:`.batch`), sharing :mod:`.outputs`
+:mod:`.generate_render`, :mod:`.continuation`, :mod:`.evaluate`, :mod:`.batch`, :mod:`.serve`), sharing :mod:`.outputs`
 (checked, staged output files) and :mod:`.messages` (errors and warnings).
 """
 from __future__ import annotations

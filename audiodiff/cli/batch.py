@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from audiodiff.batch import BatchError
-from audiodiff.cli.messages import CliError, warn, warn_mapped
+from audiodiff.cli.messages import CliError, running, warn, warn_mapped
 
 if TYPE_CHECKING:
     from audiodiff.batch.rows import Row
@@ -40,11 +40,13 @@ def _env_int(name: str, default: int) -> int:
 
 def _batch(args: argparse.Namespace) -> int:
     """Check the arguments, do this process's rows, and (where this process gathers) write the manifest."""
-    from audiodiff.batch.directory import prepare_dir
+    from audiodiff.batch.directory import prepare_dir, subdirs
     from audiodiff.batch.lock import locked
     from audiodiff.batch.run import load_pipeline
 
     rank, world, local_rank = _ranks(args)
+    if not args.stems and (args.layout or args.normalize):
+        raise CliError(f"--{'layout' if args.layout else 'normalize'} belongs to --stems")
     rows = _rows(args)
     out = Path(args.out)
     paths, hashes = _checkpoint_files(args)
@@ -61,7 +63,7 @@ def _batch(args: argparse.Namespace) -> int:
         if rank == 0:
             for warning in pipeline.warnings:
                 warn(warning)
-    prepare_dir(out, settings.fingerprint(rows), args.resume, rank)
+    prepare_dir(out, settings.fingerprint(rows), args.resume, rank, subdirs(settings.stems, settings.layout))
     with locked(out) if rank == 0 else contextlib.nullcontext():  # one run at a time holds the directory
         return _work(args, rows, settings, rank, world, pipeline)
 
@@ -77,7 +79,8 @@ def _work(args: argparse.Namespace, rows: list[Row], settings: Settings, rank: i
     mine = [r for chunk in chunks_of(rows, args.batch_size, rank, world) for r in chunk]
     scope = mine if world > 1 else rows
     finished = sum(is_finished(out, r) for r in scope)
-    failed = _run(args, rows, settings, rank, world, pipeline, len(scope), finished)
+    with running():  # a full disk while writing is a runtime failure (exit 1); --resume finishes the rows
+        failed = _run(args, rows, settings, rank, world, pipeline, len(scope), finished)
     if rank != 0:  # rank 0 gathers; a non-zero exit here would make torchrun stop rank 0
         print(f"rank {rank}: {len(mine)} rows, {finished} already done, {failed} failed")
         return 0
@@ -168,7 +171,8 @@ def _settings(args: argparse.Namespace, out: Path, paths: dict[str, str], hashes
     threads = args.threads or (1 if args.workers > 1 or world > 1 else None)
     return Settings(out=str(out), hashes=hashes, steps=args.steps, plan_steps=args.plan_steps,
                     guidance=args.guidance, plan_guidance=args.plan_guidance, drums=not args.no_drums,
-                    batch_size=args.batch_size, device=device, threads=threads, **paths)
+                    batch_size=args.batch_size, device=device, threads=threads, stems=args.stems,
+                    layout=args.layout or "folder", normalize=args.normalize, **paths)
 
 
 def _run(args: argparse.Namespace, rows: list[Row], settings: Settings, rank: int, world: int,

@@ -6,11 +6,13 @@ rows failed), 2 a usage error (bad arguments, prompt, input file or checkpoint),
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import sys
 from collections.abc import Iterator
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
+_collected: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("collected_warnings", default=None)
 
 
 class CliError(Exception):
@@ -34,17 +36,29 @@ def running() -> Iterator[None]:
 
 
 def warn(message: str) -> None:
-    """Print ``warning: message`` on stderr."""
-    print(f"warning: {message}", file=sys.stderr)
+    """Print ``warning: message`` on stderr, or add it to the list of :func:`collect_warnings` around the call."""
+    collected = _collected.get()
+    if collected is None:
+        print(f"warning: {message}", file=sys.stderr)
+    else:
+        collected.append(message)
+
+
+@contextlib.contextmanager
+def collect_warnings() -> Iterator[list[str]]:
+    """The warnings given inside the block (in this thread or task), instead of printing them (the web server
+    shows them on the page)."""
+    collected: list[str] = []
+    token = _collected.set(collected)
+    try:
+        yield collected
+    finally:
+        _collected.reset(token)
 
 
 def warn_mapped(changes: list[tuple[str, int, int]]) -> None:
     """One warning line per program the model was not trained on."""
-    from audiodiff.music.instruments import program_name
+    from audiodiff.music.instruments import substitution_warnings
 
-    seen: dict[int, tuple[int, list[str]]] = {}
-    for track, old, new in changes:
-        seen.setdefault(old, (new, []))[1].append(track)
-    for old, (new, tracks) in seen.items():
-        warn(f"program {old + 1} ({program_name(old)}) is not among the instruments the acoustic model was "
-             f"trained on; {', '.join(tracks)} rendered as program {new + 1} ({program_name(new)})")
+    for line in substitution_warnings(changes):
+        warn(line)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import glob
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -54,6 +55,28 @@ def _check_writable(folder: Path) -> None:
         raise CliError(f"cannot write in {folder} ({err.strerror or err})") from None
 
 
+def stems_dir(path: str | None) -> Path | None:
+    """``path`` as the folder ``--stems`` writes: refused if it is not a directory or not empty, if its
+    parent does not exist or cannot be written. It is made (by renaming a staged folder onto it) at the end."""
+    if path is None:
+        return None
+    out = Path(path)
+    if out.is_symlink() or (out.exists() and not out.is_dir()):
+        raise CliError(f"--stems {out}: not a directory; give a new or empty directory")
+    if out.is_dir() and any(out.iterdir()):
+        raise CliError(f"--stems {out}: the directory is not empty; give a new or empty directory")
+    if not out.parent.exists():
+        raise CliError(f"--stems {out}: {out.parent} does not exist")
+    _check_writable(out.parent)
+    from audiodiff.batch.lock import pid_alive
+
+    for tmp in out.parent.glob(temp_glob(glob.escape(out.name))):  # staged folders of killed runs
+        pid = tmp.name[len(out.name) + 2:].split(".", 1)[0]
+        if tmp.is_dir() and pid.isdigit() and not pid_alive(int(pid)):
+            shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
 SUFFIXES = {"wav": (".wav",), "json": (".json",), "midi": (".mid", ".midi"), "png": (".png",)}
 
 
@@ -79,8 +102,14 @@ class Staged:
         self.pairs.append((tmp, final))
         return tmp
 
+    def directory(self, final: Path) -> Path:
+        """A new empty temporary folder to fill and then rename onto ``final`` (a new or empty folder)."""
+        tmp = self(final)
+        tmp.mkdir()
+        return tmp
+
     def commit(self) -> None:
-        """Move every staged file onto its final name."""
+        """Move every staged file onto its final name (a staged folder replaces an empty one)."""
         for tmp, final in self.pairs:
             os.replace(tmp, final)
         self.pairs = []
@@ -94,4 +123,7 @@ def staged() -> Iterator[Staged]:
         yield stage
     finally:
         for tmp, _ in stage.pairs:  # not committed: an error happened
-            tmp.unlink(missing_ok=True)
+            if tmp.is_dir() and not tmp.is_symlink():
+                shutil.rmtree(tmp, ignore_errors=True)
+            else:
+                tmp.unlink(missing_ok=True)

@@ -14,11 +14,12 @@ from audiodiff.cli.evaluate import cmd_evaluate
 from audiodiff.cli.generate_render import cmd_generate, cmd_render
 from audiodiff.cli.messages import EXIT_USAGE
 from audiodiff.cli.plan import cmd_plan
+from audiodiff.cli.serve import cmd_serve
 
 # The models' sampler defaults (acoustic.model.DEFAULT_STEPS / DEFAULT_GUIDANCE, structure.model.DEFAULT_STEPS /
 # DEFAULT_GUIDANCE), repeated here so that building the parser imports no torch; tests/test_pipeline.py checks
 # they agree.
-ACOUSTIC_STEPS, GUIDANCE, PLAN_STEPS, PLAN_GUIDANCE = 8, 5.0, 32, 2.0
+ACOUSTIC_STEPS, GUIDANCE, PLAN_STEPS, PLAN_GUIDANCE = 8, 1.0, 32, 2.0
 MAX_STEPS = 1000
 MAX_GUIDANCE = 20.0
 MAX_THREADS = os.cpu_count() or 1
@@ -28,6 +29,10 @@ PROMPT_HELP = ("e.g. 'D minor, 96 bpm, 3/4, violin' (key, tempo, meter, instrume
 THREADS_HELP = (f"torch CPU threads, 1..{MAX_THREADS} (default: all cores; 1 is fastest when other jobs keep "
                 "the cores busy). The same seed gives the same bytes with the same --threads on the same "
                 "machine; another thread count may change the last bit of some samples")
+
+STEMS_HELP = ("also write every track alone into DIR (new or empty): NN-<track>-<instrument>.wav and .mid per "
+              "track with notes, mix.wav (their sum) and stems.json (each stem's notes in seconds, program, "
+              "gain); a track without notes gets no file")
 
 
 def _whole(low: int, high: int):
@@ -134,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_guide_args(gen)
     gen.add_argument("--plan-out", metavar="FILE.mid", help="also write the plan that was rendered as MIDI")
     gen.add_argument("--plot", metavar="FILE.png", help="also write a PNG: the plan over the mel spectrogram")
+    gen.add_argument("--stems", metavar="DIR", help=STEMS_HELP)
     _model_args(gen)
     gen.add_argument("--force", action="store_true", help="overwrite existing output files")
     gen.set_defaults(run=cmd_generate)
@@ -149,6 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     ren.add_argument("--seed", type=int, help="random seed (default: random and printed)")
     _sampler_args(ren, structure=False)
     ren.add_argument("--plot", metavar="FILE.png", help="also write a PNG: the plan over the mel spectrogram")
+    ren.add_argument("--stems", metavar="DIR", help=STEMS_HELP + " (at most 100 tracks with notes)")
     _model_args(ren, structure=False)
     ren.add_argument("--force", action="store_true", help="overwrite existing output files")
     ren.set_defaults(run=cmd_render)
@@ -157,7 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
                           ("repaint", "write and render some bars of a clip audiodiff generate made again")):
         cmd = sub.add_parser(name, help=summary, description=f"{summary[0].upper()}{summary[1:]}, from the plan "
                              "and seed in its sidecar JSON (the same checkpoints and sampler settings). The old "
-                             "audio is kept bit for bit outside a short cross-fade at each seam. Writes "
+                             "audio is kept bit for bit outside a 30 ms cross-fade at each seam ("
+                             + ("extend also replaces the old clip's last 60-75 ms, its fade-out" if name == "extend"
+                                else "into and out of the bars") + f"). Writes "
                              f"<name>-{name}ed.wav and its sidecar unless -o is given.")
         cmd.add_argument("clip", metavar="CLIP.wav", help="a WAV from audiodiff generate, with its .json sidecar")
         if name == "extend":
@@ -197,6 +206,14 @@ def build_parser() -> argparse.ArgumentParser:
     bat.add_argument("--device", help="torch device for the acoustic model and codec (default cpu; under "
                       "torchrun cuda:LOCAL_RANK when CUDA is available)")
     _model_args(bat)
+    bat.add_argument("--stems", action="store_true", help="also write every track alone: stems/<id>/ as "
+                     "generate --stems writes it (NN-<track>-<instrument>.wav and .mid, mix.wav, stems.json), or "
+                     "with --layout slakh one Slakh2100 folder per row")
+    bat.add_argument("--layout", choices=("folder", "slakh"), help="with --stems: folder (default) or slakh: "
+                     "Track<nnnnn>/ with mix.flac, stems/Snn.flac, MIDI/Snn.mid, all_src.mid and metadata.yaml "
+                     "(Slakh2100's fields plus prompt, seed, key, tempo, meter, chords)")
+    bat.add_argument("--normalize", action="store_true", help="with --stems: as Slakh2100, each stem to -24 LUFS "
+                     "and the mix's peak capped at -1 dBFS; every stem's gain is recorded and the mix stays their sum")
     bat.add_argument("--resume", action="store_true", help="finish a batch in DIR: skip finished rows, redo "
                      "partial and failed ones")
     bat.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -209,8 +226,27 @@ def build_parser() -> argparse.ArgumentParser:
                         "the sidecar JSONs 'generate' writes, or a JSONL/CSV manifest with columns audio, key, "
                         "bpm (optional mode, meter, plan; paths relative to the manifest).")
     ev.add_argument("source", metavar="DIR_OR_MANIFEST", help="directory of WAVs + sidecars, or .jsonl / .csv")
+    ev.add_argument("--stems", action="store_true", help="score stems instead: SOURCE is a folder from --stems, a "
+                    "Slakh-style track or a directory of them; each stem's note F1 (basic-pitch, the eval extra) "
+                    "against its own MIDI, and its level in its rests, per stem and per instrument family")
     ev.add_argument("--json", metavar="FILE.json", help="also write every clip's scores and the summary as JSON")
     ev.add_argument("--force", action="store_true", help="overwrite the JSON file")
     ev.add_argument("--no-progress", action="store_true", help="no progress bar (shown on stderr for long sets)")
     ev.set_defaults(run=cmd_evaluate)
+
+    srv = sub.add_parser("serve", help="a local web page: type, listen, see the plan, edit bars, download",
+                         description="Load the models once and serve a page in the browser: prompt with pickers, "
+                         "chords, melody upload, form, MIDI to render; audio, the plan as a piano roll over the "
+                         "spectrogram, repaint, extend, new takes keeping tracks, downloads, history. Works "
+                         "offline. Generations run one at a time in a queue. Needs pip install 'audiodiff[serve]'.")
+    srv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine "
+                     "only; another address lets others on the network use it, with a warning)")
+    srv.add_argument("--port", type=_whole(0, 65535), default=8000, help="port (default 8000; 0: a free one)")
+    srv.add_argument("--out", default="audiodiff-out", metavar="DIR", help="folder for everything the server "
+                     "writes: <id>.wav, .json, .mid, .png per clip (default ./audiodiff-out; made if missing)")
+    srv.add_argument("--queue", type=_whole(1, 64), default=8, help="generations that may wait at once; more are "
+                     "refused as busy (default 8)")
+    srv.add_argument("--open", action="store_true", help="open the page in the default browser")
+    _model_args(srv)
+    srv.set_defaults(run=cmd_serve)
     return parser

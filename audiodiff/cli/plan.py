@@ -37,15 +37,16 @@ def _keep_bars(text: str | None) -> frozenset[int]:
 def check_length(prompt: Prompt, bars: int | None = None) -> None:
     """Refuse a plan longer than the structure model writes, saying the real limit at the prompt's tempo and
     meter (``bars``: the asked length, default the prompt's seconds)."""
+    from audiodiff.music.prompt import seconds_text
     from audiodiff.structure.compose import bars_for
     from audiodiff.structure.model import MAX_BARS_GENERATED
 
     bars = bars or bars_for(prompt)
     if bars > MAX_BARS_GENERATED:
         bar_seconds = prompt.meter.beats_per_bar * 60.0 / prompt.bpm
-        raise CliError(f"{bars} bars ({bars * bar_seconds:g} s at {prompt.bpm:g} bpm in {prompt.meter}) is too long: "
-                       f"the structure model writes at most {MAX_BARS_GENERATED} bars "
-                       f"({MAX_BARS_GENERATED * bar_seconds:.0f} s at this tempo and meter)")
+        raise CliError(f"{bars} bars ({seconds_text(bars * bar_seconds)} at {prompt.bpm:g} bpm in {prompt.meter}) is "
+                       f"too long: the structure model writes at most {MAX_BARS_GENERATED} bars "
+                       f"({seconds_text(MAX_BARS_GENERATED * bar_seconds)} at this tempo and meter)")
 
 
 def _apply_prompt(source: Plan, given: dict[str, object], path: str) -> Plan:
@@ -89,7 +90,7 @@ def cmd_plan(args: argparse.Namespace) -> None:
     """Write the structure model's plan for ``args.prompt`` (or continue ``--from``) as MIDI."""
     from audiodiff.io.checkpoint import default_checkpoint
     from audiodiff.music.midi import load_midi, save_midi
-    from audiodiff.music.prompt import Prompt, parse_fields
+    from audiodiff.music.prompt import Prompt, parse_fields, seconds_text
     from audiodiff.seeds import resolve_seed
     from audiodiff.structure.compose import compose
     from audiodiff.structure.model import StructureModel
@@ -126,4 +127,4 @@ def cmd_plan(args: argparse.Namespace) -> None:
                        drums=not args.no_drums, source=source, keep=streams, guides=[guide])[0]
         save_midi(plan, out)
     print(f"{out}: {plan.key.name}, {plan.bpm:g} bpm, {plan.meter}, {plan.num_bars} bars, "
-          f"{plan.seconds:.1f} s, seed {prompt.seed}")
+          f"{seconds_text(plan.seconds)}, seed {prompt.seed}")

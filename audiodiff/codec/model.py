@@ -313,9 +313,12 @@ def measure_latent_scale(codec: Codec, batches: Iterable[torch.Tensor]) -> float
 
 
 def save_codec(codec: Codec, path: str | os.PathLike, *, metadata: dict[str, Any] | None = None,
-               dtype: torch.dtype = torch.float32) -> Path:
-    """Write the codec as an audiodiff checkpoint; ``dtype=torch.float16`` halves the file size."""
-    state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in codec.state_dict().items()}
+               dtype: torch.dtype = torch.float32, decoder_only: bool = False) -> Path:
+    """Write the codec as an audiodiff checkpoint; ``dtype=torch.float16`` halves the file size.
+    ``decoder_only``: only the decoder is stored in ``dtype``, the rest as it is, so the latents
+    (and the fingerprint acoustic models were trained on) stay exactly the source codec's."""
+    state = {k: v.to(dtype) if v.is_floating_point() and (not decoder_only or k.startswith("decoder.")) else v
+             for k, v in codec.state_dict().items()}
     return save_checkpoint(path, state, kind=CODEC_KIND, config=codec.config.to_dict(), metadata=metadata)
 
 

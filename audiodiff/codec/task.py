@@ -243,7 +243,7 @@ class CodecTask:
             codec.set_latent_scale(measure_latent_scale(codec, batches))
         metadata = {**metadata, "latent_scale": float(codec.latent_scale), "recipe": self.config.to_dict()}
         return save_codec(codec, Path(out_dir) / EXPORT_NAME, metadata=metadata,
-                          dtype=_EXPORT_DTYPES[self.config.export_dtype])
+                          dtype=_EXPORT_DTYPES[self.config.export_dtype], decoder_only=self.config.decoder_only)
 
     def load_weights(self, model: nn.Module, path: Path) -> None:
         """Start from an exported codec; its architecture must match this recipe's, except that a

@@ -163,8 +163,11 @@ class _RenderJob:
 
 
 def prepare(out: str | Path, config: DataConfig, *, midi_dir: str | None = None, workers: int = 1,
-            soundfont: str | None = None, progress: bool = False) -> dict:
-    """Build (or resume) the corpus in ``out``; returns the summary also written to summary.json."""
+            soundfont: str | None = None, progress: bool = False, tunes_only: bool = False) -> dict:
+    """Build (or resume) the corpus in ``out``; returns the summary also written to summary.json.
+
+    ``tunes_only``: stop after the index and ``tunes_<split>.jsonl`` (the structure model's data, no
+    rendering) and return only the tune counts per split."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     _check_config(out, config, midi_dir)
@@ -177,6 +180,9 @@ def prepare(out: str | Path, config: DataConfig, *, midi_dir: str | None = None,
         write_text_atomic(out / f"tunes_{split}.jsonl",
                           jsonl_text({**r, "split": split} for r in usable if splits[r["tune_id"]] == split))
         (out / "items" / split).mkdir(parents=True, exist_ok=True)
+    if tunes_only:
+        return {"tunes_indexed": len(rows), "tunes_skipped": dict(skipped.most_common()),
+                "tunes": {s: sum(v == s for v in splits.values()) for s in SPLITS}}
 
     specs: list[ItemSpec | ArrangementSpec] = [*build_item_specs(usable, splits, config), *arrangement_specs(config)]
     plans = {r["tune_id"]: r["plan"] for r in usable}

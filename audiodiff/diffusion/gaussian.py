@@ -18,9 +18,9 @@ from collections.abc import Callable, Sequence
 
 import torch
 
+from audiodiff.diffusion.gaussian_numpy import RHO, SAMPLERS, SIGMA_MAX, SIGMA_MIN  # noqa: F401 (re-exported)
+
 Denoiser = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-SAMPLERS = ("dpmpp_2m", "heun")
-SIGMA_MIN, SIGMA_MAX, RHO = 0.002, 80.0, 7.0  # EDM's sampling defaults
 
 
 def _per_item(sigma: torch.Tensor, like: torch.Tensor) -> torch.Tensor:

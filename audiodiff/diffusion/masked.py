@@ -1,7 +1,9 @@
 """Absorbing-state (masked) discrete diffusion: training corruption, loss and a confidence sampler.
 
-Pure functions over a denoiser callable ``denoise(tokens: list[Tensor], guided: bool) ->
-list[logits]`` that sees several aligned token streams at once (e.g. melody steps and chord beats).
+Pure functions over a denoiser callable ``denoise(tokens: list[Tensor], guided: Tensor) ->
+list[logits]`` that sees several aligned token streams at once (e.g. melody steps and chord beats);
+``guided [B]`` (bool) says which batch items see the condition, so classifier-free guidance runs
+both branches in one call on a doubled batch.
 The forward process replaces each token by MASK with probability t; the sampler starts from all
 MASK (except tokens the caller keeps) and unmasks the most confident predictions on a cosine
 schedule, MaskGIT-style, with classifier-free guidance.
@@ -16,7 +18,7 @@ import torch.nn.functional as F
 
 MASK_ID = 1
 
-Denoiser = Callable[[list[torch.Tensor], bool], list[torch.Tensor]]
+Denoiser = Callable[[list[torch.Tensor], torch.Tensor], list[torch.Tensor]]
 
 
 def corrupt(tokens: torch.Tensor, rate: torch.Tensor, valid: torch.Tensor,
@@ -43,12 +45,15 @@ def unmask_schedule(step: int, steps: int) -> float:
 
 
 def guided_logits(denoise: Denoiser, tokens: list[torch.Tensor], guidance: float) -> list[torch.Tensor]:
-    """Classifier-free guidance: uncond + w * (cond - uncond) in logit space (w = 1: plain cond)."""
-    cond = denoise(tokens, True)
+    """Classifier-free guidance: uncond + w * (cond - uncond) in logit space (w = 1: plain cond).
+    Both branches are one denoiser call on the batch twice over (conditioned, then not)."""
+    batch = tokens[0].shape[0]
+    device = tokens[0].device
     if guidance == 1.0:
-        return cond
-    uncond = denoise(tokens, False)
-    return [u + guidance * (c - u) for c, u in zip(cond, uncond)]
+        return denoise(tokens, torch.ones(batch, dtype=torch.bool, device=device))
+    guided = torch.cat([torch.ones(batch, dtype=torch.bool), torch.zeros(batch, dtype=torch.bool)]).to(device)
+    both = denoise([torch.cat([t, t]) for t in tokens], guided)
+    return [u + guidance * (c - u) for c, u in (lg.split(batch) for lg in both)]
 
 
 @torch.no_grad()

@@ -4,8 +4,9 @@ A set is either
 
 - a **directory** of WAV files, each with a sidecar ``<name>.json`` as ``audiodiff generate``
   writes it (``key``, ``bpm``, ``meter``, and the plan as ``plan`` (a MIDI/JSON path relative to
-  the sidecar) and/or ``plan_data`` (:meth:`Plan.to_dict`)); WAVs without a sidecar are skipped
-  and named in the notes, or
+  the sidecar) and/or ``plan_data`` (:meth:`Plan.to_dict`)); audio files (AUDIO_SUFFIXES) without
+  a sidecar are skipped and named in the notes, as are files of other formats that have a sidecar;
+  a clip whose sidecar cannot be read is a row with a ``problem``, or
 - a **manifest**, JSON Lines (``.jsonl``) or CSV (``.csv``), one row per clip with columns
   ``audio``, ``key``, ``bpm`` and optionally ``mode`` (then ``key`` is the tonic, as in the
   corpus manifests), ``meter``, ``seconds`` and ``plan`` (or ``midi``, as ``audiodiff batch``
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -41,7 +43,8 @@ from audiodiff.io.manifest import read_jsonl
 from audiodiff.music.plan import Plan
 from audiodiff.music.theory import Key, Meter
 
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")  # what read_audio reads
+COMPANION_SUFFIXES = (".json", ".mid", ".midi", ".png")  # what generate writes next to a WAV
 MIN_SECONDS = 1.0  # shorter audio gives no meaningful key or tempo estimate
 SILENCE_PEAK = 1e-4  # -80 dBFS: below this peak a clip is silent
 SHORT_TOLERANCE = 0.95  # audio shorter than this share of its labelled length is truncated
@@ -50,15 +53,17 @@ SHORT_TOLERANCE = 0.95  # audio shorter than this share of its labelled length i
 @dataclass(frozen=True)
 class Clip:
     """One clip to score: audio file, labelled key and tempo (bpm of the meter's beat), optional
-    meter, labelled length in seconds and plan (a path to MIDI / plan JSON, or a plan dict)."""
+    meter, labelled length in seconds and plan (a path to MIDI / plan JSON, or a plan dict). With a
+    ``problem`` (its labels could not be read) it has no key and cannot be scored."""
 
     name: str
     audio: Path
-    key: Key
+    key: Key | None
     bpm: float
     meter: Meter | None = None
     plan: Path | dict | None = None
     seconds: float | None = None
+    problem: str | None = None
 
 
 @dataclass(frozen=True)
@@ -77,7 +82,8 @@ class ClipScore:
         c = self.clip
         adherence = asdict(self.adherence) if self.adherence else dict.fromkeys(Adherence.__dataclass_fields__)
         faith = asdict(self.faithfulness) if self.faithfulness else dict.fromkeys(Faithfulness.__dataclass_fields__)
-        return {"name": c.name, "audio": str(c.audio), "key": c.key.name, "bpm": c.bpm,
+        return {"name": c.name, "audio": str(c.audio), "key": c.key.name if c.key else None,
+                "bpm": None if math.isnan(c.bpm) else c.bpm,
                 "meter": c.meter.name if c.meter else None, "problem": self.problem,
                 "est_key": self.est_key.name if self.est_key else None,
                 "est_bpm": None if self.est_bpm is None else round(self.est_bpm, 2), **adherence, **faith}
@@ -122,8 +128,13 @@ def read_clips(source: str | Path) -> tuple[list[Clip], list[str]]:
     notes: list[str] = []
     clips: list[Clip] = []
     if source.is_dir():
-        for audio in sorted(p for p in source.iterdir() if p.suffix.lower() in AUDIO_SUFFIXES):
+        for audio in sorted(p for p in source.iterdir() if p.is_file()):
             sidecar = audio.with_suffix(".json")
+            if audio.suffix.lower() not in AUDIO_SUFFIXES:
+                if audio.suffix.lower() not in COMPANION_SUFFIXES and sidecar.is_file():
+                    notes.append(f"{audio}: has a sidecar but is not a format evaluate reads "
+                                 f"({', '.join(AUDIO_SUFFIXES)}); skipped")
+                continue
             if not sidecar.is_file():
                 notes.append(f"{audio}: no sidecar {sidecar.name}; skipped")
                 continue
@@ -132,8 +143,9 @@ def read_clips(source: str | Path) -> tuple[list[Clip], list[str]]:
                 if not isinstance(row, dict):
                     raise ValueError("not a JSON object")
                 clips.append(_clip({**row, "audio": audio.name, "name": audio.stem}, source, str(sidecar)))
-            except (OSError, ValueError) as err:  # one bad sidecar skips its clip, not the folder
-                notes.append(f"{sidecar}: unusable sidecar ({' '.join(str(err).split())}); {audio.name} skipped")
+            except (OSError, ValueError) as err:  # one bad sidecar fails its clip, not the folder
+                problem = f"{sidecar}: unusable sidecar ({' '.join(str(err).split())})"
+                clips.append(Clip(audio.stem, audio, None, math.nan, problem=problem))
     elif source.is_file() and source.suffix.lower() in (".jsonl", ".csv"):
         if source.suffix.lower() == ".csv":
             rows = list(csv.DictReader(source.read_text().splitlines()))
@@ -186,6 +198,8 @@ def score_clip(clip: Clip) -> ClipScore:
     scored (see :func:`audio_problem`, unreadable audio or plan) gets a ``problem`` instead of estimates."""
     from audiodiff.io.audio import read_audio
 
+    if clip.problem is not None or clip.key is None:
+        return ClipScore(clip, None, None, None, None, clip.problem or "no key label")
     try:
         audio, rate = read_audio(clip.audio)
         plan = load_plan(clip.plan) if clip.plan is not None else None
@@ -233,7 +247,7 @@ def format_table(scores: list[ClipScore], totals: dict[str, Any]) -> str:
     rows = [head]
     problems = []
     for s in scores:
-        label = f"{s.clip.key.short_name} {s.clip.bpm:g}"
+        label = f"{s.clip.key.short_name} {s.clip.bpm:g}" if s.clip.key else "-"
         if s.problem is not None or s.adherence is None or s.est_key is None or s.est_bpm is None:
             rows.append([s.clip.name, label, "FAILED"] + ["no"] * len(_COLUMNS) + ["-"] * len(_FAITH))
             problems.append(f"{s.clip.name}: {s.problem}")

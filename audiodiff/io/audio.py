@@ -25,8 +25,9 @@ def peak_normalize(audio: np.ndarray, peak_dbfs: float = PEAK_DBFS) -> tuple[np.
     return (audio * np.float32(10 ** (peak_dbfs / 20) / peak)).astype(np.float32), True
 
 
-def write_wav(path: str | os.PathLike, audio: np.ndarray, sample_rate: int, subtype: str = WAV_SUBTYPE) -> bool:
-    """Write mono ``audio [N]`` (float, full scale 1.0) as a WAV file atomically.
+def write_wav(path: str | os.PathLike, audio: np.ndarray, sample_rate: int, subtype: str = WAV_SUBTYPE,
+              file_format: str = "WAV") -> bool:
+    """Write mono ``audio [N]`` (float, full scale 1.0) as a WAV file (or ``file_format="FLAC"``) atomically.
 
     Audio that would clip is peak-normalised to ``PEAK_DBFS`` (-1 dBFS) first; returns True when
     that happened so the caller can warn. The same input always gives the same bytes.
@@ -39,9 +40,9 @@ def write_wav(path: str | os.PathLike, audio: np.ndarray, sample_rate: int, subt
     audio, clipped = peak_normalize(audio)
     with atomic_path(path) as tmp:
         try:
-            sf.write(tmp, audio, int(sample_rate), subtype=subtype, format="WAV")
+            sf.write(tmp, audio, int(sample_rate), subtype=subtype, format=file_format)
         except (sf.LibsndfileError, RuntimeError) as exc:
-            raise OSError(f"{path}: cannot write WAV ({exc})") from None
+            raise OSError(f"{path}: cannot write {file_format} ({exc})") from None
     return clipped
 
 

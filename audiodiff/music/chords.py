@@ -26,7 +26,7 @@ import re
 
 import numpy as np
 
-from audiodiff.music.theory import Chord, Key, Meter, estimate_key, parse_pitch_class
+from audiodiff.music.theory import ALL_KEYS, Chord, Key, Meter, key_correlations, parse_pitch_class
 
 # written quality suffix -> vocabulary quality (see the module docstring's table)
 QUALITY_MAP = {
@@ -37,15 +37,22 @@ QUALITY_MAP = {
     "aug": "maj", "+": "maj", "sus2": "maj", "sus4": "maj", "sus": "maj",
 }
 NO_CHORD = ("N.C.", "NC")
-ACCEPTED = ("root A-G with optional # or b, then one of: "
+ACCEPTED = ("root A-G with optional # or b (♯, ♭), then one of: "
             + ", ".join(repr(q) if q else "'' (major)" for q in QUALITY_MAP)
             + "; optional /bass note (C/E); N.C. for no chord; bars separated by |")
 _SYMBOL = re.compile(r"([A-G](?:#|b)?)(.*?)(?:/([A-G](?:#|b)?))?")
+_UNICODE_ACCIDENTALS = str.maketrans({"♯": "#", "♭": "b"})
+# Key finding from chords (:func:`chords_key`): the profile correlation, plus these for each key
+# (tuned on tests/music/test_chords.py's table of common progressions, major, minor and modal)
+TONIC_FIRST = 1.2  # the first chord is the key's tonic triad
+TONIC_LAST = 1.2  # the last chord is
+CADENCE = 0.8  # each dominant (V, V7) resolving to the tonic
+OUTSIDE = 2.0  # times the share of chords with a tone outside the key's scale (minor: natural + leading tone)
 
 
 def parse_chord(symbol: str) -> Chord | None:
     """One chord symbol -> a vocabulary :class:`Chord` (None for N.C.). ValueError names what is accepted."""
-    text = symbol.strip()
+    text = symbol.strip().translate(_UNICODE_ACCIDENTALS)
     if text.upper() in NO_CHORD:
         return None
     m = _SYMBOL.fullmatch(text)
@@ -78,11 +85,32 @@ def progression_beats(bars: list[list[Chord | None]], meter: Meter, num_bars: in
     return out
 
 
+def _is_tonic(chord: Chord, key: Key) -> bool:
+    """Whether ``chord`` is the tonic triad of ``key`` (in a major key a tonic 7th counts, as in blues)."""
+    return chord.root == key.tonic and chord.quality in (("maj", "7") if key.mode == "major" else ("min",))
+
+
+def _key_fit(chords: list[Chord], key: Key) -> float:
+    """What besides the profile speaks for ``key``: a tonic first and last chord, dominant-tonic
+    cadences, and few chord tones outside its scale."""
+    allowed = set(key.scale) | ({(key.tonic + 11) % 12} if key.mode == "minor" else set())
+    score = TONIC_FIRST * _is_tonic(chords[0], key) + TONIC_LAST * _is_tonic(chords[-1], key)
+    score += CADENCE * sum(a.root == (key.tonic + 7) % 12 and a.quality in ("maj", "7") and _is_tonic(b, key)
+                           for a, b in zip(chords, chords[1:]))
+    return score - OUTSIDE * sum(not allowed.issuperset(c.pitch_classes) for c in chords) / len(chords)
+
+
 def chords_key(chords: list[Chord | None]) -> Key | None:
-    """The key the chords suggest (Temperley profiles over their pitch classes); None without chords."""
+    """The key the chords suggest; None without chords. The pitch classes of the chords (roots
+    counted twice) are correlated with each key's profile, and the key whose tonic opens and closes
+    the progression, to which its dominants resolve and whose scale holds the chords gains: so
+    Em | C | D | Em is E minor, not G major, and Am | G | F | G is A minor."""
+    present = [c for c in chords if c is not None]
+    if not present:
+        return None
     weights = np.zeros(12)
-    for chord in chords:
-        if chord is not None:
-            weights[list(chord.pitch_classes)] += 1.0
-            weights[chord.root] += 1.0  # the root is heard most
-    return estimate_key(weights) if weights.any() else None
+    for chord in present:
+        weights[list(chord.pitch_classes)] += 1.0
+        weights[chord.root] += 1.0  # the root is heard most
+    scores = key_correlations(weights) + np.array([_key_fit(present, key) for key in ALL_KEYS])
+    return ALL_KEYS[int(np.argmax(scores))]

@@ -178,3 +178,16 @@ def nearest_program(program: int, supported: Sequence[int]) -> int:
         _check_program(p)
     same_family = [p for p in pool if p // 8 == program // 8]
     return min(same_family or pool, key=lambda p: (abs(p - program), p))
+
+
+def substitution_warnings(changes: Sequence[tuple[str, int, int]]) -> list[str]:
+    """One line per program moved to another (``(track, old, new)`` per change, 0-based programs),
+    naming the programs by their GM numbers (1-based, as prompts take them)."""
+    seen: dict[int, tuple[int, list[str]]] = {}
+    for track, old, new in changes:
+        tracks = seen.setdefault(old, (new, []))[1]
+        if track not in tracks:
+            tracks.append(track)
+    return [f"program {old + 1} ({program_name(old)}) is not among the instruments the acoustic model was trained "
+            f"on; {', '.join(tracks)} rendered as program {new + 1} ({program_name(new)})"
+            for old, (new, tracks) in seen.items()]

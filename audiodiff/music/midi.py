@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -228,38 +229,66 @@ def _check_one_tempo_and_meter(path: str | Path, score: MidiScore, meter: Meter)
                              f"{before.name} ({before.name} -> {after.name}); audiodiff plans have one meter")
 
 
+def _pickup(meters: list[MeterChange], music_end: float) -> str | None:
+    """What to say about a first bar in another meter than the rest (a pickup written as a short
+    bar, e.g. 1/4 before 4/4), or None if the file does not start like that."""
+    if len(meters) < 2 or meters[1].seconds >= music_end:
+        return None
+    first, then = meters[0], meters[1]
+    bar = 4 * first.numerator / first.denominator
+    if first.quarters != 0 or then.quarters != bar or bar >= 4 * then.numerator / then.denominator:
+        return None
+    return (f"the first bar is in {first.name}, the rest in {then.name}: a pickup (anacrusis) written as a short "
+            f"bar; a plan has one meter, so write the pickup as a whole {then.name} bar that starts with rests")
+
+
 def _bpm(qpm: float, meter: Meter) -> float:
     """Beats of the meter per minute from quarters per minute (MIDI stores whole microseconds per quarter)."""
     return round(qpm / meter.quarters_per_beat, 2)
 
 
-def load_midi(path: str | Path) -> tuple[Plan, QuantizationReport]:
-    """Read a MIDI file into a plan, quantizing notes to the 16th grid.
+def notes_key(notes: Sequence[Note]) -> Key:
+    """The key notes without a key signature are in: their pitch classes weighted by duration,
+    correlated with the key profiles (:func:`audiodiff.music.theory.estimate_key`)."""
+    weights = np.zeros(12)
+    for n in notes:
+        weights[n.pitch % 12] += n.duration
+    return estimate_key(weights)
+
+
+def load_midi(path: str | Path, *, as_written: bool = False) -> tuple[Plan, QuantizationReport]:
+    """Read a MIDI file into a plan, quantizing notes to the 16th grid (through the tempo map).
 
     Key comes from the first key signature, else it is estimated from the notes; meter from the time
     signature (4/4 if none); tempo from set_tempo (120 quarters per minute if none). Raises ValueError
     with a one-line message for unreadable files, files without notes, unsupported meters, a tempo
     outside BPM_RANGE, and a tempo or meter change before the last note ends (it names the first one).
+    ``as_written``: the plan only labels a file that is played as written (``read_midi(path).performance()``),
+    so tempo and meter changes and any tempo are allowed; the plan takes the first tempo and meter.
     """
     score = read_midi(path)
     if not any(t.notes for t in score.tracks):
         raise ValueError(f"{path}: the MIDI file has no notes")
     first_meter = score.meter_changes[0] if score.meter_changes else None
+    pickup = _pickup(score.meter_changes, max(n.end for t in score.tracks for n in t.notes))
+    if pickup:
+        raise ValueError(f"{path}: {pickup}")
     try:
         meter = Meter(first_meter.numerator, first_meter.denominator) if first_meter else Meter(4, 4)
     except ValueError as exc:
         raise ValueError(f"{path}: {exc}") from None
-    _check_one_tempo_and_meter(path, score, meter)
+    if not as_written:
+        _check_one_tempo_and_meter(path, score, meter)
     qpm = score.tempo_changes[0].qpm
     bpm = _bpm(qpm, meter)
-    if not BPM_RANGE[0] <= bpm <= BPM_RANGE[1]:
+    if not as_written and not BPM_RANGE[0] <= bpm <= BPM_RANGE[1]:
         raise ValueError(f"{path}: tempo {bpm:g} bpm is outside {BPM_RANGE[0]}..{BPM_RANGE[1]} bpm, "
                          f"the range the models know (prompts have the same limit)")
 
     errors: list[float] = []
 
     def quantize(seconds: float) -> int:
-        exact = round(seconds * qpm / 60.0 * 4, 9)  # in 16ths; rounding drops float noise of the ticks -> seconds
+        exact = round(score.quarters(seconds) * 4, 9)  # in 16ths; rounding drops float noise of the ticks -> seconds
         step = int(round(exact))
         errors.append(abs(exact - step))
         return step
@@ -272,16 +301,13 @@ def load_midi(path: str | Path) -> tuple[Plan, QuantizationReport]:
             notes.append(Note(pitch, start, max(quantize(off), start + 1) - start, velocity))
         tracks.append(Track(part.name, part.program, notes, part.is_drum))
     num_steps = max(max(n.end for t in tracks for n in t.notes),
-                    math.ceil(round(score.end_seconds * qpm / 60.0 * 4, 6)))
+                    math.ceil(round(score.quarters(score.end_seconds) * 4, 6)))
 
     if score.key_signature:
         sig = score.key_signature
         key = Key(parse_pitch_class(sig.rstrip("m")), "minor" if sig.endswith("m") else "major")
     else:
-        weights = np.zeros(12)
-        for n in (n for t in tracks if not t.is_drum for n in t.notes):
-            weights[n.pitch % 12] += n.duration
-        key = estimate_key(weights)
+        key = notes_key([n for t in tracks if not t.is_drum for n in t.notes])
 
     num_beats = -(-num_steps // meter.steps_per_beat)
     chords: list[Chord | None] = [None] * num_beats
@@ -339,7 +365,7 @@ def plan_to_midi(plan: Plan) -> mido.MidiFile:
     previous: object = object()
     for beat, chord in enumerate(plan.chords):
         if chord != previous:
-            text = _CHORD_PREFIX + (chord.symbol if chord else _NO_CHORD)
+            text = _CHORD_PREFIX + (chord.symbol_in(plan.key) if chord else _NO_CHORD)
             conductor.append((beat * plan.meter.steps_per_beat * TICKS_PER_STEP, 1,
                               mido.MetaMessage("marker", text=text)))
             previous = chord

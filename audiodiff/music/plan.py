@@ -156,7 +156,7 @@ class Plan:
             "bpm": self.bpm,
             "meter": self.meter.name,
             "num_steps": self.num_steps,
-            "chords": [c.symbol if c else None for c in self.chords],
+            "chords": [c.symbol_in(self.key) if c else None for c in self.chords],
             "tracks": [
                 {"name": t.name, "program": t.program, "is_drum": t.is_drum,
                  "notes": [[n.pitch, n.start, n.duration, n.velocity] for n in t.notes]}

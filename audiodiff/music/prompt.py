@@ -103,6 +103,11 @@ class Prompt:
         return ", ".join(fields)
 
 
+def seconds_text(seconds: float) -> str:
+    """A length as every message writes it: to 10 ms, without trailing zeros ('9.73 s', '11 s')."""
+    return f"{round(seconds, 2):g} s"
+
+
 def _fmt(x: float) -> str:
     """Shortest text that reads back as exactly x: 96.0 -> '96', 96.5 -> '96.5'."""
     return str(int(x)) if x.is_integer() else repr(x)

@@ -12,6 +12,11 @@ _ACCIDENTALS = {"#": 1, "♯": 1, "b": -1, "♭": -1, "": 0}
 # Conventional spellings: the key signature people write for each tonic (fewest accidentals).
 _MAJOR_NAMES = ("C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 _MINOR_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "G#", "A", "Bb", "B")
+# Chord roots as written in a key: flat keys (F, Bb, ... and their relative minors) use flats,
+# sharp keys sharps, C major / A minor the usual mix.
+_FLAT_NAMES = ("C", "Db", "D", "Eb", "E", "F", "Gb", "G", "Ab", "A", "Bb", "B")
+_PLAIN_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+_FLAT_MAJOR_TONICS = (1, 3, 5, 8, 10)  # Db, Eb, F, Ab, Bb
 MODES = ("major", "minor")
 MAJOR_SCALE = (0, 2, 4, 5, 7, 9, 11)
 MINOR_SCALE = (0, 2, 3, 5, 7, 8, 10)  # natural minor; the leading tone is added by chord choice
@@ -78,6 +83,14 @@ class Key:
 
     def transpose(self, semitones: int) -> "Key":
         return Key((self.tonic + semitones) % 12, self.mode)
+
+    def spell(self, pitch_class: int) -> str:
+        """A pitch class named as this key writes it: Bb in F major and D minor, A# in B major."""
+        major = self.tonic if self.mode == "major" else (self.tonic + 3) % 12
+        if major == 0:
+            return _PLAIN_NAMES[pitch_class % 12]
+        names = _FLAT_NAMES if major in _FLAT_MAJOR_TONICS else PITCH_CLASS_NAMES_SHARP
+        return names[pitch_class % 12]
 
     def __str__(self) -> str:
         return self.name
@@ -161,6 +174,10 @@ class Chord:
     @property
     def symbol(self) -> str:
         return PITCH_CLASS_NAMES_SHARP[self.root] + _QUALITY_SUFFIX[self.quality]
+
+    def symbol_in(self, key: Key) -> str:
+        """The symbol with its root spelled as ``key`` writes it: Bbm (not A#m) in F major."""
+        return key.spell(self.root) + _QUALITY_SUFFIX[self.quality]
 
     @classmethod
     def parse(cls, symbol: str) -> "Chord":

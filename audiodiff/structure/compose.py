@@ -10,8 +10,15 @@ import numpy as np
 from audiodiff.music.arrange import NUM_VARIANTS, ArrangementStyle, arrange
 from audiodiff.music.plan import Note, Plan, Track
 from audiodiff.music.prompt import Prompt
-from audiodiff.structure.guide import Guide, Kept, first_pass, guide_bars, second_pass
-from audiodiff.structure.model import DEFAULT_GUIDANCE, DEFAULT_ORDER_NOISE, DEFAULT_STEPS, PlanRequest, StructureModel
+from audiodiff.structure.guide import Guide, Kept, first_pass, guide_bars, guided_bars, second_pass
+from audiodiff.structure.model import (
+    DEFAULT_GUIDANCE,
+    DEFAULT_ORDER_NOISE,
+    DEFAULT_STEPS,
+    DEFAULT_TEMPERATURE,
+    PlanRequest,
+    StructureModel,
+)
 
 BASS_PROGRAM, COMP_PROGRAM = 33, 0  # fingered bass, piano
 MIN_GENERATED_BARS = 4
@@ -48,13 +55,6 @@ def stream_track(plan: Plan, stream: str) -> Track | None:
     return next((t for t in plan.tracks if t.name == stream and not t.is_drum), None)
 
 
-def guided_bars(prompt: Prompt, guide: Guide) -> int | None:
-    """Bars a guided piece must have (None: the prompt's seconds decide). A form fixes the
-    length; chords or a melody longer than the prompt's seconds set it."""
-    bars = guide_bars(guide, prompt.meter)
-    return bars if guide.form or bars > bars_for(prompt) else None
-
-
 def _keep_given(plan: Plan, source: Plan, bars: frozenset[int]) -> Plan:
     """``plan`` with the source's own melody notes (pitch, length, velocity) in ``bars``: the model's
     tokens fold octaves, drop chord notes and reset velocities."""
@@ -71,7 +71,8 @@ def _derived_seed(seed: int, stream: int) -> int:
 
 def compose(model: StructureModel, prompts: list[Prompt], *, bars: int | None = None,
             steps: int = DEFAULT_STEPS, guidance: float = DEFAULT_GUIDANCE,
-            order_noise: float = DEFAULT_ORDER_NOISE, drums: bool = True, source: Plan | None = None,
+            order_noise: float = DEFAULT_ORDER_NOISE, temperature: float = DEFAULT_TEMPERATURE,
+            drums: bool = True, source: Plan | None = None,
             keep: Mapping[str, frozenset[int]] | None = None,
             guides: Sequence[Guide | None] | None = None) -> list[Plan]:
     """Full plans (melody in the prompt's instrument, chords, bass, comping, drums), one per prompt.
@@ -101,19 +102,21 @@ def compose(model: StructureModel, prompts: list[Prompt], *, bars: int | None = 
         if g is None:
             kept.append(None if source is None else Kept(source, keep.get("melody", none), keep.get("chords", none)))
         else:
-            n = guide_bars(g, p.meter) if g.form else max(n, guide_bars(g, p.meter))
+            n = (guided_bars(p, g) if bars is None or g.form else None) or max(n, guide_bars(g, p.meter))
             kept.append(first_pass(g, p.key, p.meter, p.bpm, n))
         k = kept[-1]
         requests.append(PlanRequest(p.key, p.meter, p.bpm, n, p.seed, k.source if k else None,
                                     keep_melody=k.melody if k else none, keep_chords=k.chords if k else none))
-    plans = model.generate(requests, steps=steps, guidance=guidance, order_noise=order_noise)
+    plans = model.generate(requests, steps=steps, guidance=guidance, order_noise=order_noise,
+                           temperature=temperature)
     plans = [plan if k is None else _keep_given(plan, k.source, k.melody) for plan, k in zip(plans, kept)]
     again = [(i, second_pass(g, plans[i], kept[i])) for i, g in enumerate(guides) if g is not None]
     again = [(i, k) for i, k in again if k is not None]
     if again:
         redo = [replace(requests[i], seed=_derived_seed(prompts[i].seed, 4), source=k.source, keep_melody=k.melody,
                         keep_chords=k.chords) for i, k in again]
-        for (i, k), plan in zip(again, model.generate(redo, steps=steps, guidance=guidance, order_noise=order_noise)):
+        for (i, k), plan in zip(again, model.generate(redo, steps=steps, guidance=guidance,
+                                                         order_noise=order_noise, temperature=temperature)):
             plans[i] = _keep_given(plan, k.source, k.melody)
     out = []
     for prompt, plan in zip(prompts, plans):

@@ -72,14 +72,18 @@ class StructureModel:
                                metadata=metadata or self.metadata)
 
     def denoiser(self, cond: dict[str, torch.Tensor]):
-        """The callable the sampler wants: [flat melody slots, chords], guided -> their logits."""
-        dropped = {"key": torch.full_like(cond["key"], NUM_KEYS),
-                   "meter": torch.full_like(cond["meter"], NUM_METERS),
-                   "bpm": torch.zeros_like(cond["bpm"])}
+        """The callable the sampler wants: ([flat melody slots, chords], guided [B]) -> their logits;
+        items whose ``guided`` is False see no key, meter or tempo (the unconditional branch).
+        ``cond`` holds one row per item of the sampler's batch; a doubled batch repeats it."""
+        dropped = {"key": NUM_KEYS, "meter": NUM_METERS, "bpm": 0.0}
 
-        def denoise(tokens: list[torch.Tensor], guided: bool) -> list[torch.Tensor]:
-            c = cond if guided else {**cond, **dropped}
+        def denoise(tokens: list[torch.Tensor], guided: torch.Tensor) -> list[torch.Tensor]:
             melody, chords = tokens
+            reps = melody.shape[0] // cond["key"].shape[0]
+            c = {k: v.repeat(reps, *([1] * (v.dim() - 1))) for k, v in cond.items()}
+            for name, blank in dropped.items():
+                c[name] = torch.where(guided.view(-1, *([1] * (c[name].dim() - 1))), c[name],
+                                      torch.full_like(c[name], blank))
             mel, ch = self.net(melody.view(melody.shape[0], -1, STEPS_PER_BEAT), chords, c["beat_in_bar"],
                                c["bar"], c["bars_to_end"], c["key"], c["meter"], c["bpm"])
             return [mel.flatten(1, 2), ch]

@@ -14,6 +14,7 @@ The pieces live in :mod:`audiodiff.train.distributed` (process group, collective
 from __future__ import annotations
 
 import json
+import math
 import signal
 import threading
 import time
@@ -36,6 +37,16 @@ __all__ = ["LOG_NAME", "STATE_NAME", "ShardSampler", "Task", "TrainConfig", "Tra
 LOG_NAME = "log.jsonl"
 
 
+def learning_rate(config: TrainConfig, step: int) -> float:
+    """The learning rate of ``step`` (0-based): linear warm-up over ``warmup_steps``, times a cosine
+    from 1 down to ``min_lr_ratio`` reached at ``decay_steps`` (when set), constant after."""
+    lr = config.lr * min(1.0, (step + 1) / config.warmup_steps) if config.warmup_steps else config.lr
+    if config.decay_steps:
+        progress = min(step, config.decay_steps) / config.decay_steps
+        lr *= config.min_lr_ratio + (1 - config.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+    return lr
+
+
 @dataclass
 class TrainConfig:
     """Optimisation and bookkeeping settings shared by every recipe."""
@@ -45,7 +56,9 @@ class TrainConfig:
     lr: float = 3e-4
     betas: tuple[float, float] = (0.9, 0.99)
     weight_decay: float = 0.0
-    warmup_steps: int = 0  # linear warm-up, then constant
+    warmup_steps: int = 0  # linear warm-up, then constant (or decaying with decay_steps)
+    decay_steps: int = 0  # cosine decay to min_lr_ratio x lr at this step, constant after (0: no decay)
+    min_lr_ratio: float = 0.1
     max_steps: int = 10_000
     max_minutes: float | None = None  # wall-clock budget of this invocation
     grad_clip: float = 1.0  # max global grad norm; 0 disables
@@ -60,6 +73,9 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         self.betas = (float(self.betas[0]), float(self.betas[1]))
+        if self.decay_steps < 0 or not 0.0 <= self.min_lr_ratio <= 1.0:
+            raise ValueError(f"decay_steps must be >= 0 and min_lr_ratio in [0, 1], got {self.decay_steps}"
+                             f" and {self.min_lr_ratio}")
         for name in ("batch_size", "max_steps", "ckpt_every", "log_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -218,7 +234,7 @@ class _Run:
 
     def _train_step(self, batch: Any) -> None:
         config = self.config
-        lr = config.lr * min(1.0, (self.step + 1) / config.warmup_steps) if config.warmup_steps else config.lr
+        lr = learning_rate(config, self.step)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         self.model.train()

@@ -58,12 +58,12 @@ def test_batch_writes_audio_midi_annotations_and_manifests(tiny_ckpts, rows_file
     assert [r["id"] for r in records] == [f"{i:06d}" for i in range(5)]
     first = records[0]
     assert {k: first[k] for k in ("key", "mode", "bpm", "meter", "instrument", "program", "seconds", "seed")} == {
-        "key": "D minor", "mode": "minor", "bpm": 96.0, "meter": "3/4", "instrument": "violin", "program": 40,
+        "key": "D minor", "mode": "minor", "bpm": 96.0, "meter": "3/4", "instrument": "violin", "program": 41,
         "seconds": 2.0, "seed": 7}
-    assert first["programs"][0] == 40 and first["prompt"] == "D minor, 96 bpm, 3/4, violin, 2 s, seed 7"
+    assert first["programs"][0] == 41 and first["prompt"] == "D minor, 96 bpm, 3/4, violin, 2 s, seed 7"
     assert len(first["structure_sha256"]) == 16 and first["input"]["seed"] == 7
-    assert records[1]["meter"] == "6/8" and records[1]["bpm"] == 60.0 and records[1]["program"] == 73
-    assert records[2]["program"] == 40 and records[2]["key"] == "Bb major"  # GM number 41 = violin
+    assert records[1]["meter"] == "6/8" and records[1]["bpm"] == 60.0 and records[1]["program"] == 74
+    assert records[2]["program"] == 41 and records[2]["key"] == "Bb major"  # GM number 41 = violin
     # a row without a seed gets the documented one (golden value derived in tests/batch/test_rows.py)
     assert records[3]["seed"] == 246049999 and records[1]["seed"] != records[2]["seed"]
     for r in records:
@@ -81,7 +81,7 @@ def test_batch_writes_audio_midi_annotations_and_manifests(tiny_ckpts, rows_file
     with open(out / "manifest.csv", newline="") as f:
         flat = list(csv.DictReader(f))
     assert [row["id"] for row in flat] == [r["id"] for r in records]
-    assert flat[0]["annotations"] == "annotations/000000.json" and flat[0]["programs"].split()[0] == "40"
+    assert flat[0]["annotations"] == "annotations/000000.json" and flat[0]["programs"].split()[0] == "41"
     assert (out / "errors.jsonl").read_text() == ""
     assert not [p for p in out.rglob(".*")]
 
@@ -230,7 +230,8 @@ def test_chords_rows_reach_the_plan_and_a_bad_symbol_fails_only_its_row(tiny_ckp
     assert batch(tiny_ckpts, rows, out) == 1
     captured = capsys.readouterr()
     assert f"{out}: 4 rows, 3 written (0 already done), 1 failed" in captured.out
-    assert "warning: row 000002 (line 4): the chords suggest D minor, the row asks for E minor; using E minor\n" \
+    assert "warning: row 000002 (line 4): the chords suggest D minor, the row asks for E minor; using E minor; " \
+        "the chords set the length: 3 bars, 7.2 s at 100 bpm in 4/4 (and a 1 s release), not the prompt's 1 s\n" \
         in captured.err
     bad = "unknown chord symbol 'H7'; accepted: root A-G with optional # or b"
     assert f"error: row 000001 (line 3): {bad}" in captured.err

@@ -169,9 +169,9 @@ def test_chords_that_disagree_with_the_rows_key_warn_and_the_rows_key_is_used():
     ({"prompt": "3/4", "chords": "C F G C"}, "has 4 chords; 3/4 has only 3 beats per bar"),
     ({"chords": "Dm | Gm | A7", "form": "AABA", "bars_per_section": 2}, "needs 8 (the whole piece) or 4"),
     ({"prompt": "C", "bars_per_section": 4}, "bars_per_section needs form"),
-    ({"prompt": "C", "form": "aaba"}, "capital letters like AABA, got 'aaba'"),
+    ({"prompt": "C", "form": "aaba"}, "capital letters A-Z like AABA, got 'aaba'"),
     ({"prompt": "C", "form": "AB", "bars_per_section": "two"}, "bars_per_section must be a whole number, got 'two'"),
-    ({"prompt": "C", "form": "AB", "bars_per_section": 0}, "bars per section must be >= 1, got 0"),
+    ({"prompt": "C", "form": "AB", "bars_per_section": 0}, "bars-per-section must be a whole number >= 1, got 0"),
     ({"prompt": "C", "chords": ["C", "G"]}, "chords must be text, got ['C', 'G']"),
 ])
 def test_bad_chords_and_form_are_refused_with_one_line(data, message):
@@ -332,7 +332,7 @@ def test_a_row_is_finished_by_its_record_and_cleaning_keeps_finished_files(tmp_p
     paths = row_paths(out, row.id)
     assert paths == {"audio": out / "audio" / "000007.wav", "midi": out / "midi" / "000007.mid",
                      "annotations": out / "annotations" / "000007.json", "record": out / "records" / "000007.json",
-                     "error": out / "errors" / "000007.json"}
+                     "error": out / "errors" / "000007.json", "stems": out / "stems" / "000007"}
     stale = [out / sub / f".000007.{name}.123.abcd.tmp" for sub, name in
              (("audio", "wav"), ("midi", "mid"), ("annotations", "json"), ("records", "json"))]
     kept = [paths["audio"], out / "audio" / ".000017.wav.1.ab.tmp.wav"]

@@ -394,8 +394,11 @@ def write_refused_midi(path: Path, kind: str) -> None:
         write_midi(path, kind)
 
 
-@pytest.mark.parametrize("kind", MIDI_REFUSED)
-@pytest.mark.parametrize("command", ["render", "plan"])
+PLAYED_AS_WRITTEN = ("tempo_change", "meter_change", "too_slow", "too_fast")  # render plays these (below)
+
+
+@pytest.mark.parametrize("command, kind", [("plan", kind) for kind in MIDI_REFUSED] +
+                         [("render", kind) for kind in MIDI_REFUSED if kind not in PLAYED_AS_WRITTEN])
 def test_midi_a_plan_cannot_hold_is_refused_in_one_line(command, kind, tiny_ckpts, tmp_path, capsys):
     src = tmp_path / "in.mid"
     write_refused_midi(src, kind)
@@ -404,6 +407,32 @@ def test_midi_a_plan_cannot_hold_is_refused_in_one_line(command, kind, tiny_ckpt
     else:
         argv = ["plan", "", "--from", str(src), "-o", str(tmp_path / "x.mid"), "--structure", tiny_ckpts["structure"]]
     assert MIDI_REFUSED[kind] in assert_fails_cleanly(argv, capsys, tmp_path)
+
+
+@pytest.mark.parametrize("kind, seconds", [("tempo_change", 8 * 0.5 + 6 * 1.0), ("meter_change", 14 * 0.5),
+                                           ("300_bpm", 4 * 0.2)])
+def test_render_plays_a_midi_file_as_written(kind, seconds, tiny_ckpts, tmp_path, capsys):
+    """Tempo and meter changes and a tempo outside the prompts' range: the notes sound at their real
+    times (the audio lasts the file plus the release tail); the sidecar's plan labels the file with its
+    first tempo and meter."""
+    src, out = tmp_path / "in.mid", tmp_path / "out.wav"
+    if kind == "300_bpm":
+        write_midi(src)  # 4 quarter notes
+        mid = mido.MidiFile(str(src))
+        mid.tracks[0][0] = mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(300))
+        mid.save(str(src))
+    else:
+        write_two_part_midi(src, kind.split("_")[0])
+    code, err = run(["render", str(src), "-o", str(out), "--steps", "2", "--seed", "4",
+                     *model_args(tiny_ckpts)[2:]], capsys)
+    assert code == 0, err
+    assert not [line for line in error_lines(err) if line.startswith("error")]
+    audio, rate = sf.read(out, dtype="float32")
+    assert rate == SR and len(audio) == pytest.approx((seconds + 1.0) * SR, abs=320)
+    side = json.loads(out.with_suffix(".json").read_text())
+    assert side["seed"] == 4 and side["plan"] == "in.mid" and side["source"] == str(src)
+    assert side["bpm"] == pytest.approx(300.0 if kind == "300_bpm" else 120.0)
+    assert side["meter"] == "4/4"
 
 
 def plan_from(source: Path, prompt: str, tiny_ckpts: dict, tmp_path: Path, *extra: str) -> list[str]:
@@ -676,9 +705,10 @@ def test_evaluate_reads_what_batch_writes_and_sidecars_without_their_mid(tiny_ck
     (gen / "y.wav").write_bytes((gen / "x.wav").read_bytes())
     (gen / "y.json").write_text("{not json")
     code, err = run(["evaluate", str(gen), "--json", str(tmp_path / "g.json")], capsys)
-    assert code == 0 and "y.json: unusable sidecar" in err
-    clip = json.loads((tmp_path / "g.json").read_text())["clips"][0]
+    assert code == 1, err  # an unusable sidecar fails its clip
+    clip, failed = json.loads((tmp_path / "g.json").read_text())["clips"]
     assert clip["name"] == "x" and clip["onset_f1"] is not None
+    assert failed["name"] == "y" and "y.json: unusable sidecar" in failed["problem"]
 
 
 def test_pipeline_takes_what_a_user_would_pass(tiny_ckpts):
@@ -699,3 +729,254 @@ def test_pipeline_takes_what_a_user_would_pass(tiny_ckpts):
     assert (by_text[0].audio == by_prompt[0].audio).all() and (by_list[0].audio == by_text[0].audio).all()
     with pytest.raises(TypeError, match="a prompt is a text"):
         pipeline.generate([7], **kwargs)
+
+
+# -- issue 26: never silently wrong, round two ------------------------------------------------------
+def write_tune(path: Path, pitches: list[int], key: str | None = None, pickup: bool = False) -> Path:
+    """A 4/4 tune of quarter notes at 120 quarters per minute (with a key signature, or a 1/4 pickup bar)."""
+    track = mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=500000)])
+    track.append(mido.MetaMessage("time_signature", numerator=1 if pickup else 4, denominator=4))
+    if key:
+        track.append(mido.MetaMessage("key_signature", key=key))
+    for i, pitch in enumerate(pitches):
+        if pickup and i == 1:
+            track.append(mido.MetaMessage("time_signature", numerator=4, denominator=4))
+        track.append(mido.Message("note_on", note=pitch, velocity=90, time=0))
+        track.append(mido.Message("note_off", note=pitch, velocity=0, time=480))
+    mid = mido.MidiFile(type=1, ticks_per_beat=480)
+    mid.tracks.append(track)
+    mid.save(str(path))
+    return path
+
+
+def plan_argv(tiny_ckpts: dict, out: Path, prompt: str, *extra: str) -> list[str]:
+    return ["plan", prompt, "-o", str(out), "--plan-steps", "2", "--seed", "1", "--structure", tiny_ckpts["structure"],
+            *extra]
+
+
+def test_given_chords_and_melody_set_the_length_in_plan_generate_and_batch(tiny_ckpts, tmp_path, capsys):
+    """Item 1: material longer than the prompt's seconds is never cut, and plan, generate and batch agree."""
+    from audiodiff.music.midi import load_midi
+    from audiodiff.music.prompt import parse
+
+    chords = "C | F | G7 | C"  # 4 bars at 120 bpm: 8 s
+    assert main(plan_argv(tiny_ckpts, tmp_path / "p.mid", "C major, 120 bpm, 2 s", "--chords", chords)) == 0
+    assert load_midi(tmp_path / "p.mid")[0].num_bars == 4
+    assert "the chords set the length: 4 bars, 8 s at 120 bpm in 4/4" in capsys.readouterr().err
+    assert main(["generate", "C major, 120 bpm, 2 s", "--chords", chords, "-o", str(tmp_path / "g.wav"),
+                 "--plan-out", str(tmp_path / "g.mid"), "--seed", "1", *FAST, *model_args(tiny_ckpts)]) == 0
+    err = capsys.readouterr().err
+    assert "the chords set the length: 4 bars, 8 s" in err and "not the prompt's 2 s" in err
+    assert sf.info(str(tmp_path / "g.wav")).duration >= 8.0 and load_midi(tmp_path / "g.mid")[0].num_bars == 4
+    side = json.loads((tmp_path / "g.json").read_text())
+    assert abs(parse(side["prompt"]).seconds - side["seconds"]) < 0.05  # the length the material set (item 12)
+    assert main(["generate", side["prompt"], "--chords", chords, "-o", str(tmp_path / "again.wav"), *FAST,
+                 *model_args(tiny_ckpts)]) == 0  # ... and the sidecar's prompt makes the same clip again
+    assert (tmp_path / "again.wav").read_bytes() == (tmp_path / "g.wav").read_bytes()
+    tune = write_tune(tmp_path / "tune.mid", [60, 62, 64, 65] * 4)  # 4 bars at 120 bpm
+    assert main(["generate", "C major, 2 s", "--melody", str(tune), "-o", str(tmp_path / "m.wav"), "--plan-out",
+                 str(tmp_path / "m.mid"), "--seed", "1", *FAST, *model_args(tiny_ckpts)]) == 0
+    got = load_midi(tmp_path / "m.mid")[0]
+    assert got.num_bars == 4 and [n.pitch for n in got.melody.notes] == [60, 62, 64, 65] * 4
+    rows = tmp_path / "rows.csv"
+    rows.write_text('prompt,seed,chords\n"flute, 120 bpm, 2 s",1,Am | Dm | E7 | Am\n')
+    assert main(["batch", str(rows), "-o", str(tmp_path / "o"), "--no-progress", *FAST, *model_args(tiny_ckpts)]) == 0
+    assert "the chords set the length" in capsys.readouterr().err
+    record = json.loads((tmp_path / "o" / "manifest.jsonl").read_text().splitlines()[0])
+    assert [c[0] for c in record["chords"]] == ["Am", "Dm", "E7", "Am"] and record["seconds"] >= 8.0
+    assert abs(parse(record["prompt"]).seconds - record["seconds"]) < 0.05
+
+
+def test_the_default_length_never_cuts_a_progression_mid_bar(tiny_ckpts, tmp_path, capsys):
+    from audiodiff.music.midi import load_midi
+
+    assert main(["generate", "C major", "--chords", "C | Am | F | G | C", "-o", str(tmp_path / "g.wav"),  # 12 s
+                 "--plan-out", str(tmp_path / "g.mid"), "--seed", "1", *FAST, *model_args(tiny_ckpts)]) == 0
+    assert load_midi(tmp_path / "g.mid")[0].num_bars == 5 and sf.info(str(tmp_path / "g.wav")).duration >= 12.0
+    assert "set the length" not in capsys.readouterr().err  # the prompt gave no seconds: nothing overridden
+
+
+@pytest.mark.parametrize("chords, key", [("Em | C | D | Em", "E minor"), ("Am | F | G | Am", "A minor"),
+                                         ("Bm | G | A | Bm", "B minor"), ("Am | G | F | G", "A minor")])
+def test_minor_progressions_are_read_in_minor(chords, key, tiny_ckpts, tmp_path, capsys):
+    """Item 2 (the table of progressions is in tests/music/test_chords.py)."""
+    from audiodiff.music.midi import load_midi
+
+    assert main(plan_argv(tiny_ckpts, tmp_path / "p.mid", "", "--chords", chords)) == 0
+    assert load_midi(tmp_path / "p.mid")[0].key.name == key
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text(json.dumps({"prompt": f"{key}, 1 s", "chords": chords, "seed": 1}) + "\n")
+    assert main(["batch", str(rows), "-o", str(tmp_path / "o"), "--no-progress", *FAST, *model_args(tiny_ckpts)]) == 0
+    assert "suggest" not in capsys.readouterr().err
+
+
+ISSUE_26_BAD = {  # item -> (argv after the command's own, what the one line says)
+    "bars per section zero": (["--form", "AB", "--bars-per-section", "0"], "--bars-per-section must be a whole number"),
+    "form empty": (["--form", ""], "--form wants 1..16 capital letters A-Z"),
+    "form empty with bars": (["--form", "", "--bars-per-section", "2"], "--form wants 1..16 capital letters A-Z"),
+    "form umlaut": (["--form", "AÄ"], "--form wants 1..16 capital letters A-Z"),
+    "chords empty": (["--chords", ""], "no chords in ''"),
+    "form chords one count": (["--form", "AB", "--bars-per-section", "2", "--chords", "C | F | G"],
+                              "needs 4$"),
+    "pickup": (["--melody", "PICKUP"], "a pickup \\(anacrusis\\) written as a short bar"),
+}
+
+
+@pytest.mark.parametrize("name", ISSUE_26_BAD)
+@pytest.mark.parametrize("command", ["plan", "generate"])
+def test_material_options_refuse_what_they_cannot_keep(name, command, tiny_ckpts, tmp_path, capsys):
+    """Items 3, 10, 12: 0 bars per section, an empty or non-ASCII form, a pickup bar, one count said once."""
+    import re
+
+    write_tune(tmp_path / "pickup.mid", [67, 60, 62, 64, 65], pickup=True)
+    extra, message = ISSUE_26_BAD[name]
+    extra = [str(tmp_path / "pickup.mid") if a == "PICKUP" else a for a in extra]
+    if command == "plan":
+        argv = plan_argv(tiny_ckpts, tmp_path / "x.mid", "C major", *extra)
+    else:
+        argv = ["generate", "C major", "-o", str(tmp_path / "x.wav"), *extra, *FAST, *model_args(tiny_ckpts)]
+    assert re.search(message, assert_fails_cleanly(argv, capsys, tmp_path))
+
+
+def test_a_batch_row_with_zero_bars_per_section_is_refused(tiny_ckpts, tmp_path, capsys):
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text('{"prompt": "C major", "form": "AB", "bars_per_section": 0}\n')
+    code, err = run(["batch", str(rows), "--out", str(tmp_path / "o"), *FAST, "--no-progress",
+                     *model_args(tiny_ckpts)], capsys)
+    assert code == 1 and "bars-per-section must be a whole number >= 1, got 0" in err
+
+
+def test_a_melody_that_breaks_the_forms_promises_says_which(tiny_ckpts, tmp_path, capsys):
+    """Item 4: --form AA with a melody whose halves differ and that ends off the tonic."""
+    from audiodiff.music.midi import load_midi
+
+    tune = write_tune(tmp_path / "tune.mid", [60, 62, 64, 65] * 2 + [67, 69, 71, 72, 71, 69, 67, 62])
+    assert main(plan_argv(tiny_ckpts, tmp_path / "p.mid", "C major", "--form", "AA", "--bars-per-section", "2",
+                          "--melody", str(tune))) == 0
+    err = capsys.readouterr().err
+    assert "warning: --form AA: bars 3-4 (a repeat of section A) differ from its first time" in err
+    assert "the melody ends on D, not on the tonic C: the piece does not end on the tonic" in err
+    assert [n.pitch for n in load_midi(tmp_path / "p.mid")[0].melody.notes][8:] == [67, 69, 71, 72, 71, 69, 67, 62]
+    same = write_tune(tmp_path / "same.mid", [60, 62, 64, 65, 67, 65, 64, 62] * 2 + [])
+    assert main(plan_argv(tiny_ckpts, tmp_path / "q.mid", "C major", "--form", "AA", "--bars-per-section", "2",
+                          "--melody", str(same))) == 0
+    assert "differ" not in capsys.readouterr().err
+
+
+def test_the_python_api_reports_every_substitution(tiny_ckpts):
+    """Item 5: what the CLI warns about is in pipeline.warnings."""
+    from audiodiff.music.plan import Note, Plan, Track
+    from audiodiff.music.prompt import parse
+    from audiodiff.music.theory import Key, Meter
+    from audiodiff.pipeline import Pipeline
+
+    pipeline = Pipeline.load(tiny_ckpts["structure"], tiny_ckpts["acoustic"], tiny_ckpts["codec"])
+    result = pipeline.generate([parse("C major, banjo, 2 s, seed 1")], steps=2, plan_steps=2)[0]
+    assert result.plan.melody.program != 105
+    assert [w for w in pipeline.warnings if w.startswith("program 106 (banjo) is not among")]
+    plan = Plan(Key(0, "major"), 120.0, Meter(4, 4), [Track("lead", 80, [Note(60, 0, 8)])], [None] * 4, 16)
+    pipeline.render([plan], [1], steps=2)
+    assert [w for w in pipeline.warnings if w.startswith("program 81 (lead 1 (square)) is not among")]
+
+
+def test_evaluate_scores_mp3_in_a_folder_and_fails_a_clip_with_an_unreadable_sidecar(tmp_path, capsys):
+    """Item 6."""
+    import numpy as np
+
+    t = np.arange(2 * SR) / SR
+    tone = (0.3 * np.sin(2 * np.pi * 261.63 * t) * (np.sin(2 * np.pi * 2 * t) > 0)).astype(np.float32)
+    sf.write(str(tmp_path / "a.mp3"), tone, SR, format="MP3")
+    (tmp_path / "a.json").write_text(json.dumps({"key": "C major", "bpm": 120}))
+    code, err = run(["evaluate", str(tmp_path), "--json", str(tmp_path / "s.json")], capsys)
+    assert code == 0 and json.loads((tmp_path / "s.json").read_text())["clips"][0]["name"] == "a"
+    wav(tmp_path / "b.wav", tone)
+    (tmp_path / "b.json").write_text("{not json")
+    code, err = run(["evaluate", str(tmp_path), "--json", str(tmp_path / "s.json"), "--force"], capsys)
+    scores = json.loads((tmp_path / "s.json").read_text())
+    assert code == 1 and scores["summary"]["clips_failed"] == 1
+    assert "unusable sidecar" in {c["name"]: c["problem"] for c in scores["clips"]}["b"]
+
+
+@pytest.fixture(scope="module")
+def made_clip(tiny_ckpts, tmp_path_factory) -> Path:
+    """A 2 s clip made by generate, with its sidecar."""
+    folder = tmp_path_factory.mktemp("made")
+    assert main(["generate", "G major, 120 bpm, 2 s", "-o", str(folder / "c.wav"), "--seed", "2", *FAST,
+                 *model_args(tiny_ckpts)]) == 0
+    return folder / "c.wav"
+
+
+SIDECAR_EDITS = {  # item 7, 8: field -> (its bad value, what the one line says)
+    "pitch": (lambda s: s["plan_data"]["tracks"][0]["notes"][0].__setitem__(0, 200), "notes\\[0\\] pitch is 200"),
+    "start": (lambda s: s["plan_data"]["tracks"][0]["notes"][0].__setitem__(1, -5), "notes\\[0\\] start is -5"),
+    "num_steps": (lambda s: s["plan_data"].__setitem__("num_steps", 10**9), "plan_data num_steps is 1000000000"),
+    "steps": (lambda s: s.__setitem__("steps", 0), "steps is 0, want a whole number in 1..1000"),
+    "guidance": (lambda s: s.__setitem__("guidance", "loud"), "guidance is 'loud', want a number"),
+    "seed": (lambda s: s.__setitem__("seed", -1), "seed is -1, want a whole number"),
+    "seconds": (lambda s: s.__setitem__("seconds", "long"), "seconds is 'long', want a number"),
+    "prompt": (lambda s: s.__setitem__("prompt", "H minor"), "prompt 'H minor' does not parse"),
+    "plan": (lambda s: s.__setitem__("plan_data", {"key": "C major"}), "plan_data is not a plan"),
+}
+
+
+@pytest.mark.parametrize("field", SIDECAR_EDITS)
+def test_every_sidecar_field_is_checked_by_extend(field, made_clip, tiny_ckpts, tmp_path, capsys):
+    import re
+    import shutil
+
+    clip = tmp_path / "c.wav"
+    shutil.copy(made_clip, clip)
+    side = json.loads(made_clip.with_suffix(".json").read_text())
+    edit, message = SIDECAR_EDITS[field]
+    edit(side)
+    clip.with_suffix(".json").write_text(json.dumps(side))
+    line = assert_fails_cleanly(["extend", str(clip), "--seconds", "2", *model_args(tiny_ckpts)], capsys, tmp_path)
+    assert re.search(message, line), line
+
+
+@pytest.mark.parametrize("seconds, message", [
+    ("inf", "--seconds must be positive and finite, got inf"), ("nan", "--seconds must be positive and finite"),
+    ("600", "--seconds 600: the clip \\(2 s\\) would last 602 s \\(301 bars at 120 bpm in 4/4\\); at most 256 s"),
+])
+def test_extend_says_its_limits_in_seconds(seconds, message, made_clip, tiny_ckpts, capsys):
+    import re
+
+    line = assert_fails_cleanly(["extend", str(made_clip), "--seconds", seconds, *model_args(tiny_ckpts)], capsys,
+                                made_clip.parent)
+    assert re.search(message, line), line
+
+
+def test_extend_writes_the_new_length_into_the_prompt(made_clip, tiny_ckpts, tmp_path):
+    out = tmp_path / "longer.wav"
+    assert main(["extend", str(made_clip), "--seconds", "1", "-o", str(out), *model_args(tiny_ckpts)]) == 0
+    assert json.loads(out.with_suffix(".json").read_text())["prompt"] == "G major, 120 bpm, 4/4, acoustic grand " \
+                                                                          "piano, 3 s, seed 2"
+
+
+def test_one_key_finder_for_a_melody_file(tiny_ckpts, tmp_path, capsys):
+    """Item 9: the key a melody file suggests is the key it is read in without one."""
+    from audiodiff.music.midi import load_midi
+
+    tune = write_tune(tmp_path / "aminor.mid", [69, 72, 76, 72, 71, 68, 69, 64, 69], key="Am")
+    assert main(plan_argv(tiny_ckpts, tmp_path / "a.mid", "", "--melody", str(tune))) == 0
+    assert load_midi(tmp_path / "a.mid")[0].key.name == "A minor"
+    assert main(plan_argv(tiny_ckpts, tmp_path / "d.mid", "D major, flute", "--melody", str(tune))) == 0
+    assert ("warning: --melody suggests A minor, the prompt asks for D major; using D major"
+            in capsys.readouterr().err)
+
+
+def test_unicode_accidentals_in_chords_and_flats_written_back(tiny_ckpts, tmp_path):
+    """Items 11, 12: C♯m and B♭ read as C#m and Bb; Bbm is written back as Bbm, not A#m."""
+    from audiodiff.music.midi import load_midi
+
+    assert main(plan_argv(tiny_ckpts, tmp_path / "p.mid", "F major", "--chords", "C♯m | B♭ | Bbm | F")) == 0
+    plan = load_midi(tmp_path / "p.mid")[0]
+    assert [c.symbol_in(plan.key) for c in plan.chords[:16:4]] == ["Dbm", "Bb", "Bbm", "F"]
+    assert plan.to_dict()["chords"][8] == "Bbm"
+
+
+def test_render_says_when_seconds_ask_for_more_than_the_file(tiny_ckpts, tmp_path, capsys):
+    write_midi(tmp_path / "in.mid")  # 4 quarters at 120: 2 s
+    assert main(["render", str(tmp_path / "in.mid"), "-o", str(tmp_path / "x.wav"), "--seconds", "20", "--steps", "2",
+                 *model_args(tiny_ckpts)[2:]]) == 0
+    assert "--seconds 20 is longer than" in capsys.readouterr().err and sf.info(str(tmp_path / "x.wav")).duration < 4

@@ -116,7 +116,7 @@ def test_generate_refuses_bad_material_in_one_line_and_writes_no_file(tmp_path, 
 def test_material_in_another_key_warns_with_the_estimate(tmp_path, structure_ckpt, tune, capsys):
     out = tmp_path / "w.mid"
     assert plan(structure_ckpt, out, "E minor", "--chords", "Dm | Gm A7 | Dm") == 0
-    assert "warning: --chords suggest(s) D minor, the prompt asks for E minor; using E minor" in capsys.readouterr().err
+    assert "warning: --chords suggests D minor, the prompt asks for E minor; using E minor" in capsys.readouterr().err
     assert load_midi(out)[0].key == Key(4, "minor")
     assert plan(structure_ckpt, out, "D major", "--melody", str(tune), "--force") == 0
-    assert "suggest(s) G major" in capsys.readouterr().err
+    assert "--melody suggests G major" in capsys.readouterr().err

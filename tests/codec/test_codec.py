@@ -221,6 +221,12 @@ def test_save_load_round_trip(tiny, tmp_path):
     assert load_checkpoint(path, kind="codec")[2] == {"steps": 3}
     with pytest.raises(CheckpointError, match="expected a 'structure' model"):
         load_checkpoint(path, kind="structure")
+    # decoder_only: the decoder in 16 bits, the encoder exactly as it was (the same latents and fingerprint)
+    half = load_codec(save_codec(codec, tmp_path / "half.safetensors", dtype=torch.float16, decoder_only=True))
+    stored = load_checkpoint(tmp_path / "half.safetensors", kind="codec")[0]
+    assert {v.dtype for k, v in stored.items() if k.startswith("decoder.")} == {torch.float16}
+    assert {v.dtype for k, v in stored.items() if k.startswith("encoder.")} == {torch.float32}
+    assert codec_fingerprint(half) == codec_fingerprint(codec)
 
 
 def test_cpu_preset_export_fits_30_mb(tmp_path):

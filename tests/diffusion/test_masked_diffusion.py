@@ -74,16 +74,20 @@ def test_unmask_schedule_is_the_cosine():
     assert unmask_schedule(3, 4) == pytest.approx(0.0, abs=1e-12)
 
 
-def test_guidance_extrapolates_in_logit_space_and_skips_the_second_call_at_one():
+def test_guidance_extrapolates_in_logit_space_in_one_call_of_a_doubled_batch():
     calls = []
 
     def denoise(tokens, guided):
-        calls.append(guided)
-        return [torch.tensor([2.0, 1.0]) if guided else torch.tensor([1.0, 1.5])]
+        calls.append((tokens[0].shape[0], guided.tolist()))
+        cond, uncond = torch.tensor([2.0, 1.0]), torch.tensor([1.0, 1.5])
+        return [torch.stack([cond if g else uncond for g in guided.tolist()])]
 
-    assert guided_logits(denoise, [], 1.0)[0].tolist() == [2.0, 1.0] and calls == [True]
-    # uncond + 3 (cond - uncond) = [1 + 3, 1.5 - 1.5]
-    assert guided_logits(denoise, [], 3.0)[0].tolist() == [4.0, 0.0] and calls == [True, True, False]
+    tokens = [torch.zeros(2, 3, dtype=torch.long)]
+    assert guided_logits(denoise, tokens, 1.0)[0].tolist() == [[2.0, 1.0]] * 2
+    assert calls == [(2, [True, True])]  # no unconditional branch at 1
+    # uncond + 3 (cond - uncond) = [1 + 3, 1.5 - 1.5], for each item, from a single call
+    assert guided_logits(denoise, tokens, 3.0)[0].tolist() == [[4.0, 0.0]] * 2
+    assert calls[1] == (4, [True, True, False, False])
 
 
 def test_sampler_reveals_tokens_on_the_cosine_schedule_most_confident_first():

@@ -40,3 +40,28 @@ def test_bad_progressions_are_refused():
 def test_chords_suggest_their_key():
     assert chords_key([Chord(2, "min"), Chord(7, "min"), Chord(9, "7"), Chord(2, "min")]) == Key(2, "minor")
     assert chords_key([None]) is None
+
+
+KEY_TABLE = {  # common progressions -> the key they are in (major, minor, modal)
+    "C | F | G | C": "C major", "C | Am | F | G": "C major", "C | G | Am | F": "C major", "G | Em | C | D": "G major",
+    "D | A | Bm | G": "D major", "F | Bb | C7 | F": "F major", "C | Dm7 G7 | C": "C major", "Dm | G7 | C": "C major",
+    "Am | Dm | G | C": "C major", "E | A | B7 | E": "E major", "G | C | D7 | G": "G major",
+    "Bb | Eb | F | Bb": "Bb major", "C7 | F7 | C7 | G7 F7 | C7": "C major", "G | F | C | G": "G major",
+    "D | C | G | D": "D major", "Eb | Cm | Ab | Bb7 | Eb": "Eb major", "F | Dm | Bb | C": "F major",
+    "Em | C | D | Em": "E minor", "Am | F | G | Am": "A minor", "Bm | G | A | Bm": "B minor",
+    "Am | Dm | E7 | Am": "A minor", "Dm | Gm A7 | Dm | A7 Dm": "D minor", "F#m | D | C#7 F#m": "F# minor",
+    "Am | G | F | G": "A minor", "Am | G | F | E": "A minor", "Dm | C | Bb | C": "D minor", "Em | D | C | D": "E minor",
+    "Cm | Ab | Eb | Bb": "C minor", "Cm | Fm | G7 | Cm": "C minor", "Gm | Cm | D7 | Gm": "G minor",
+    "Em | Am | B7 | Em": "E minor", "Dm | Bb | F | C": "D minor", "Bm | A | G | A": "B minor",
+    "Am": "A minor", "C": "C major",
+}
+
+
+@pytest.mark.parametrize("progression", KEY_TABLE)
+def test_chords_key_on_a_table_of_major_minor_and_modal_progressions(progression):
+    assert chords_key([c for bar in parse_progression(progression) for c in bar]).name == KEY_TABLE[progression]
+
+
+@pytest.mark.parametrize("symbol, written", [("C♯m", "C#m"), ("B♭", "Bb"), ("E♭7", "Eb7"), ("F♯m7♭5", "F#m7b5")])
+def test_unicode_accidentals_read_as_ascii(symbol, written):
+    assert parse_chord(symbol) == parse_chord(written)

@@ -141,6 +141,23 @@ def test_load_midi_refuses_a_tempo_change_and_names_it(tmp_path):
     assert "\n" not in str(info.value)
 
 
+def test_load_midi_as_written_labels_a_file_with_changes_through_its_tempo_map(tmp_path):
+    """The plan of a file played as written: first tempo and meter, notes on the grid in quarters."""
+    path = write_file(tmp_path / "two.mid", *quarter_notes(8), mido.MetaMessage("set_tempo", tempo=1000000),
+                      mido.MetaMessage("time_signature", numerator=3, denominator=4), *quarter_notes(6, 62))
+    plan, report = load_midi(path, as_written=True)
+    assert plan.bpm == 120 and plan.meter.name == "4/4" and report.num_moved == 0
+    notes = plan.tracks[0].notes
+    assert [(n.pitch, n.start, n.duration) for n in notes] == [(60, 4 * i, 4) for i in range(8)] + [
+        (62, 32 + 4 * i, 4) for i in range(6)]  # 4 s at 120, then 6 s at 60: 14 quarters, not 8 + 12
+    assert plan.num_steps == 56
+    fast = write_file(tmp_path / "fast.mid", *quarter_notes(4), tempo=mido.bpm2tempo(300))
+    with pytest.raises(ValueError, match="outside"):
+        load_midi(fast)
+    plan, _ = load_midi(fast, as_written=True)
+    assert plan.bpm == 300 and [n.start for n in plan.tracks[0].notes] == [0, 4, 8, 12]
+
+
 def test_load_midi_refuses_a_meter_change_and_names_it(tmp_path):
     path = write_file(tmp_path / "meters.mid", *quarter_notes(8),
                       mido.MetaMessage("time_signature", numerator=3, denominator=4), *quarter_notes(6))

@@ -25,7 +25,8 @@ def test_unknown_recipe_config_is_one_line_error(tiny_corpus, tmp_path):
     done = run("recipes/train_codec.py", "--config", "nope", "--data", str(tiny_corpus), "--out", str(tmp_path / "x"))
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
-        "error: no config 'nope'; choose one of cpu, cpu_decoder, cpu_fast, cpu_vocos, gpu, tiny or give a JSON file"]
+        "error: no config 'nope'; choose one of cpu, cpu_decoder, cpu_fast, cpu_vocos, cpu_vocos_parts, gpu, tiny "
+        "or give a JSON file"]
 
 
 def test_decoder_only_codec_config_without_init_from_is_one_line_error(tiny_corpus, tmp_path):

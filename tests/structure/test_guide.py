@@ -137,3 +137,32 @@ def test_keep_streams_of_a_source_plan(model):
     no_bass = Plan(D_MINOR, 96, METER, [Track("melody", 0, [Note(62, 0, 4)])], [None] * 12, 48)
     with pytest.raises(ValueError, match="no bass track"):
         compose(model, [prompt()], steps=4, source=no_bass, keep={"bass": frozenset({0})})
+
+
+def test_form_promises_name_what_given_chords_break():
+    from audiodiff.structure.guide import form_promises
+
+    c_major, meter = Key(0, "major"), Meter(4, 4)
+    keeps = Guide(chords=parse_progression("C | G | C | G | F | C"), form="AAB", bars_per_section=2)
+    assert form_promises(keeps, c_major, meter) == []
+    breaks = Guide(chords=parse_progression("C | G | Am | G | F | G"), form="AAB", bars_per_section=2)
+    lines = form_promises(breaks, c_major, meter)
+    assert lines[0].startswith("bar 3 (a repeat of section A) differs")  # bar 4 leads on to B: free to differ
+    assert lines[1].startswith("the chords end on G, not on the tonic chord C")
+
+
+def test_the_melody_files_key_is_the_one_it_suggests():
+    melody = [Note(p, 4 * i, 4) for i, p in enumerate([69, 72, 76, 72, 71, 69])]
+    assert guide_key(Guide(melody=melody, melody_key=Key(9, "minor"))) == Key(9, "minor")
+    assert settle_key(Guide(melody=melody, melody_key=Key(9, "minor")), Key(2, "major"), True) == (
+        Key(2, "major"), Key(9, "minor"))
+
+
+def test_material_sets_the_length_only_when_it_lasts_the_prompts_seconds():
+    from audiodiff.structure.guide import guided_bars, length_note
+
+    chords = Guide(chords=parse_progression("Dm | Gm A7 | Dm | A7"))  # 4 bars of 3/4 at 96 bpm: 7.5 s
+    assert guided_bars(prompt(seconds=5.0), chords) == 4
+    assert length_note(prompt(seconds=5.0), chords).startswith("the chords set the length: 4 bars, 7.5 s at 96 bpm")
+    assert guided_bars(prompt(seconds=20.0), chords) is None and length_note(prompt(seconds=20.0), chords) is None
+    assert length_note(prompt(seconds=7.5), chords) is None

@@ -168,3 +168,29 @@ def test_long_plans_are_written_window_by_window_and_keep_kept_bars():
     assert [(n.pitch, n.start) for n in plan.melody.notes if 108 <= n.start < 120] == \
         [(n.pitch, n.start) for n in source.melody.notes if 108 <= n.start < 120]
     assert model.generate([request], steps=3)[0] == plan  # deterministic across windows
+
+
+def test_one_denoiser_call_gives_both_guidance_branches():
+    """The doubled batch's unconditioned half equals a call whose items see no key, meter or tempo."""
+    from audiodiff.structure.data import beat_positions
+    from audiodiff.structure.net import NUM_KEYS, NUM_METERS, STEPS_PER_BEAT
+
+    model = StructureModel(tiny_net(3))
+    meter, n = Meter(3, 4), 2
+    pos = beat_positions(meter, 2, end_known=True)
+    cond = {**{k: torch.from_numpy(v)[None].expand(n, -1) for k, v in pos.items()},
+            "key": torch.tensor([2, 17]), "meter": torch.tensor([1, 1]), "bpm": torch.tensor([90.0, 150.0])}
+    beats = next(iter(pos.values())).shape[0]
+    melody = torch.full((n, beats * STEPS_PER_BEAT), MASK_ID, dtype=torch.long)
+    chords = torch.full((n, beats), MASK_ID, dtype=torch.long)
+    denoise = model.denoiser(cond)
+    with torch.no_grad():
+        both = denoise([torch.cat([melody, melody]), torch.cat([chords, chords])],
+                       torch.tensor([True, True, False, False]))
+        alone = denoise([melody, chords], torch.tensor([True, True]))
+        blank = model.denoiser({**cond, "key": torch.full((n,), NUM_KEYS), "meter": torch.full((n,), NUM_METERS),
+                                "bpm": torch.zeros(n)})([melody, chords], torch.tensor([True, True]))
+    for stream in range(2):
+        assert torch.allclose(both[stream][:n], alone[stream], atol=1e-5)
+        assert torch.allclose(both[stream][n:], blank[stream], atol=1e-5)
+        assert not torch.allclose(both[stream][:n], both[stream][n:], atol=1e-3)

@@ -152,3 +152,17 @@ def test_ddp_two_processes_end_identical(tmp_path):
     assert state["step"] == 4 and len(state["rng"]) == 2
     assert all(torch.equal(state["model"][k], ranks[0][k]) for k in ranks[0])
     assert sorted(_losses(tmp_path)) == [2, 4] and (tmp_path / "toy.safetensors").exists()
+
+
+def test_learning_rate_warms_up_then_decays_by_a_cosine_to_its_floor():
+    from audiodiff.train.loop import TrainConfig, learning_rate
+
+    config = TrainConfig(lr=2.0, warmup_steps=10, decay_steps=100, min_lr_ratio=0.25)
+    assert learning_rate(config, 0) == pytest.approx(2.0 / 10)  # warm-up, barely decayed
+    assert learning_rate(config, 50) == pytest.approx(2.0 * (0.25 + 0.75 * 0.5))  # halfway down the cosine
+    assert learning_rate(config, 100) == learning_rate(config, 1000) == pytest.approx(0.5)  # floor, then constant
+    lrs = [learning_rate(config, s) for s in range(10, 101)]
+    assert all(a >= b for a, b in zip(lrs, lrs[1:]))
+    assert learning_rate(TrainConfig(lr=2.0, warmup_steps=10), 5000) == 2.0  # no decay_steps: constant
+    with pytest.raises(ValueError, match="decay_steps"):
+        TrainConfig(decay_steps=-1)
