@@ -26,7 +26,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -43,7 +43,7 @@ from audiodiff.codec.model import Codec, load_codec
 from audiodiff.io.checkpoint import CheckpointError, default_checkpoint
 from audiodiff.music.instruments import nearest_program, substitution_warnings
 from audiodiff.music.performance import Part, Performance
-from audiodiff.music.plan import TAIL_SECONDS, Plan
+from audiodiff.music.plan import TAIL_SECONDS, Plan, Track
 from audiodiff.music.prompt import Prompt
 from audiodiff.seeds import resolve_seed
 from audiodiff.structure.compose import bars_for, compose, guided_bars
@@ -52,6 +52,7 @@ from audiodiff.structure.model import DEFAULT_GUIDANCE as DEFAULT_PLAN_GUIDANCE
 from audiodiff.structure.model import DEFAULT_STEPS as DEFAULT_PLAN_STEPS
 from audiodiff.structure.model import MAX_BARS_GENERATED, StructureModel
 
+TrackT = TypeVar("TrackT", Track, Part)  # a plan's track or a performance's part
 FADE_SECONDS = 0.05  # fade-out where the audio is cut, so the cut does not click
 DECODER_MARGIN_FRAMES = 8  # latent frames rendered past a requested length: the decoder sees ahead
 # The GM programs an acoustic checkpoint without a "programs" metadata entry (the shipped one) was
@@ -105,16 +106,22 @@ def crop_to_seconds(plan: Plan, seconds: float) -> Plan:
     return plan if bars >= plan.num_bars else plan.crop(0, bars * plan.meter.steps_per_bar)
 
 
-def map_programs(plan: Plan, supported: Sequence[int]) -> tuple[Plan, list[tuple[str, int, int]]]:
-    """The plan with every pitched track's program moved to the nearest supported one
+def map_tracks(tracks: Sequence[TrackT], supported: Sequence[int]) -> tuple[list[TrackT], list[tuple[str, int, int]]]:
+    """Plan tracks or performance parts with every pitched program moved to the nearest supported one
     (:func:`audiodiff.music.instruments.nearest_program`), and ``(track name, old, new)`` per change."""
-    changes, tracks = [], []
-    for track in plan.tracks:
+    changes, mapped = [], []
+    for track in tracks:
         new = track.program if track.is_drum else nearest_program(track.program, supported)
         if new != track.program:
             changes.append((track.name, track.program, new))
             track = replace(track, program=new)
-        tracks.append(track)
+        mapped.append(track)
+    return mapped, changes
+
+
+def map_programs(plan: Plan, supported: Sequence[int]) -> tuple[Plan, list[tuple[str, int, int]]]:
+    """The plan with its tracks' programs mapped (:func:`map_tracks`), and the changes."""
+    tracks, changes = map_tracks(plan.tracks, supported)
     return replace(plan, tracks=tracks), changes
 
 
@@ -239,7 +246,7 @@ class Pipeline:
                              guidance=plan_guidance, drums=drums, guides=[guides[i] for i in chunk])
         seconds = [None if bars or (g and guided_bars(p, g)) else p.seconds for p, g in zip(seeded, guides)]
         results = self.render(plans, [p.seed for p in seeded], steps=steps, guidance=guidance, seconds=seconds,
-                              batch_size=batch_size, start_sigma=start_sigma)
+                              start_sigma=start_sigma)
         # where the material set the length, the prompt says the audio's (the plan and its release)
         return [replace(r, prompt=p if s is not None or g is None else
                         replace(p, seconds=min(max(round(r.plan.seconds + TAIL_SECONDS, 2), 1.0), 600.0)))
@@ -247,7 +254,7 @@ class Pipeline:
 
     def render(self, plans: Sequence[Plan], seeds: Sequence[int | None], *, steps: int = DEFAULT_STEPS,
                guidance: float = DEFAULT_GUIDANCE, seconds: Sequence[float | None] | None = None,
-               batch_size: int = 1, performances: Sequence[Performance | None] | None = None,
+               performances: Sequence[Performance | None] | None = None,
                start_sigma: float = DEFAULT_START_SIGMA) -> list[Result]:
         """Audio for given plans (e.g. a user's MIDI), one :class:`Result` per plan, in order.
 
@@ -266,8 +273,6 @@ class Pipeline:
         if len(plans) != len(seeds) or (seconds is not None and len(seconds) != len(plans)) \
                 or len(performances) != len(plans):
             raise ValueError(f"need one seed (and length) per plan, got {len(plans)} plans and {len(seeds)} seeds")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         seeds = [resolve_seed(s) for s in seeds]
         seconds = list(seconds) if seconds is not None else [None] * len(plans)
         mapped = [map_programs(p if s is None else crop_to_seconds(p, s), self.programs)
@@ -279,7 +284,8 @@ class Pipeline:
         fps = self.acoustic.frame_rate
         out = []
         for plan, seed, length, given in zip(plans, seeds, seconds, performances):
-            performance = Performance.from_plan(plan) if given is None else self._mapped(given)
+            performance = Performance.from_plan(plan) if given is None else replace(
+                given, tracks=map_tracks(given.tracks, self.programs)[0])
             full = performance.seconds + TAIL_SECONDS
             frames = math.ceil(full * fps - 1e-9)
             if length is not None:
@@ -290,12 +296,6 @@ class Pipeline:
             mix = np.sum([s.audio for s in stems], axis=0) if stems else np.zeros(samples, np.float32)
             out.append(Result(mix.astype(np.float32), self.sample_rate, plan, seed, stems=tuple(stems)))
         return out
-
-    def _mapped(self, performance: Performance) -> Performance:
-        """``performance`` with programs the acoustic model was not trained on moved to the nearest."""
-        tracks = [t if t.is_drum or t.program in self.programs else replace(t, program=nearest_program(
-            t.program, self.programs)) for t in performance.tracks]
-        return replace(performance, tracks=tracks)
 
     def _render_parts(self, parts: Sequence[Part], seed: int, frames: int, samples: int, steps: int,
                       guidance: float, start_sigma: float = DEFAULT_START_SIGMA) -> list[Stem]:

@@ -26,7 +26,7 @@ from tqdm import tqdm
 from audiodiff.codec.model import Codec, load_codec
 from audiodiff.corpus.arrangements import dev_arrangement, heldout_arrangement
 from audiodiff.corpus.items import normalize_loudness
-from audiodiff.corpus.part_data import render_parts
+from audiodiff.corpus.part_data import render_each_part
 from audiodiff.corpus.render import Renderer
 from audiodiff.eval.codec_metrics import mel_distance
 from audiodiff.eval.transcription import load_basic_pitch, note_f1, performance_notes
@@ -85,7 +85,7 @@ def main() -> int:
     for seed in tqdm(range(args.n), desc="arrangements"):
         performance = arrangement(seed).crop(0.0, args.seconds)
         notes = performance_notes(performance)
-        parts, _ = render_parts(renderer, performance)
+        parts, _ = render_each_part(renderer, performance)
         length = int(round(args.seconds * sr))
         parts = [p[:length] for p in parts]
         mix = np.sum(parts, axis=0)

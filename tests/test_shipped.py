@@ -86,7 +86,7 @@ def test_shipped_codec_round_trips_each_part_of_a_held_out_piece_above_the_quali
     encode + decode. When written: SNR 5.4-7.8 dB (mean 7.0), mel distance 0.38-0.73 (decoding
     zeros: SNR 0 dB)."""
     from audiodiff.corpus.arrangements import heldout_arrangement
-    from audiodiff.corpus.part_data import render_parts
+    from audiodiff.corpus.part_data import render_each_part
     from audiodiff.corpus.render import Renderer
     from audiodiff.eval.codec_metrics import mel_distance
 
@@ -95,7 +95,7 @@ def test_shipped_codec_round_trips_each_part_of_a_held_out_piece_above_the_quali
     codec = load_codec(path)
     assert (codec.sample_rate, codec.frame_rate) == (24000, 75)
     rate = codec.sample_rate
-    parts, _ = render_parts(Renderer(sample_rate=rate), heldout_arrangement(0).crop(0.0, 3.0))
+    parts, _ = render_each_part(Renderer(sample_rate=rate), heldout_arrangement(0).crop(0.0, 3.0))
     snrs = []
     for part in parts:
         clip = part[rate: 3 * rate].astype(np.float32)
@@ -114,12 +114,12 @@ def test_shipped_quantizer_error_falls_with_more_codebooks():
     """Seconds 1-3 of each part of held-out arrangement 0 (FluidSynth, alone) at 1.5 / 3 / 6 kbps. When
     written: relative latent error 0.07-0.23 / 0.04-0.12 / 0.02-0.06; audio SNR 4.2-5.3 / 4.9-6.0 / 5.2-6.7 dB."""
     from audiodiff.corpus.arrangements import heldout_arrangement
-    from audiodiff.corpus.part_data import render_parts
+    from audiodiff.corpus.part_data import render_each_part
     from audiodiff.corpus.render import Renderer
 
     codec = load_codec(default_checkpoint("codec"))
     rate = codec.sample_rate
-    parts, _ = render_parts(Renderer(sample_rate=rate), heldout_arrangement(0).crop(0.0, 3.0))
+    parts, _ = render_each_part(Renderer(sample_rate=rate), heldout_arrangement(0).crop(0.0, 3.0))
     for part in parts:
         clip = part[rate: 3 * rate].astype(np.float32)
         errors, snrs = [], []

@@ -44,18 +44,23 @@ def shard_seeds(index: int, size: int) -> list[int]:
     return [SEED_BASE + index * size + i for i in range(size)]
 
 
-def render_parts(renderer, performance: Performance) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """FluidSynth render and synth sketch of each part alone, ``[samples]`` each, all as long as
-    the piece plus its release tail; FluidSynth parts share one gain (mix peak below ``PEAK``)."""
-    sr = renderer.sample_rate
-    total = int(round((performance.seconds + TAIL_SECONDS) * sr))
+def fluidsynth_parts(renderer, performance: Performance) -> list[np.ndarray]:
+    """FluidSynth's render of each part alone, ``[samples]`` each, all as long as the piece plus its
+    release tail, with one gain for the piece (``MIX_GAIN``; the mix's peak kept below ``PEAK``)."""
+    total = int(round((performance.seconds + TAIL_SECONDS) * renderer.sample_rate))
     real = [renderer.render_performance(Performance([part], performance.seconds, performance.key))[:total]
             for part in performance.tracks]
     real = [np.pad(r, (0, total - len(r))) for r in real]
     peak = float(np.abs(np.sum(real, axis=0)).max()) * MIX_GAIN
     gain = MIX_GAIN * (PEAK / peak if peak > PEAK else 1.0)
-    sketches = [synth_part(part, total, sr) for part in performance.tracks]
-    return [r * gain for r in real], sketches
+    return [r * gain for r in real]
+
+
+def render_each_part(renderer, performance: Performance) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Each part alone as FluidSynth plays it (:func:`fluidsynth_parts`) and as the sketch synth
+    plays it, ``[samples]`` each, all as long as the piece plus its release tail."""
+    real = fluidsynth_parts(renderer, performance)
+    return real, [synth_part(part, len(real[0]), renderer.sample_rate) for part in performance.tracks]
 
 
 def arrangement_pieces(index: int, size: int) -> list[tuple[str, Performance]]:
@@ -105,7 +110,7 @@ def build_shard(root: str | os.PathLike, index: int, pieces: list[tuple[str, Per
     offset = 0
     hop = codec.hop_length
     for name, performance in pieces:
-        real, sketch = render_parts(renderer, performance)
+        real, sketch = render_each_part(renderer, performance)
         for part, r, s in zip(performance.tracks, real, sketch):
             if not part.notes:
                 continue
@@ -140,7 +145,7 @@ def write_part_audio(root: str | os.PathLike, index: int, pieces: list[tuple[str
     rows = []
     sr = renderer.sample_rate
     for p, (_, performance) in enumerate(pieces):
-        real, _ = render_parts(renderer, performance)
+        real = fluidsynth_parts(renderer, performance)
         for k, (part, audio) in enumerate(zip(performance.tracks, real)):
             if not part.notes:
                 continue

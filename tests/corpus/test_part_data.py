@@ -39,7 +39,7 @@ def test_parts_share_one_gain_and_sum_to_the_mix(renderer, monkeypatch):
         raw.append(render(p, *args, **kwargs))
         return raw[-1]
     monkeypatch.setattr(renderer, "render_performance", recording)
-    real, sketches = part_data.render_parts(renderer, performance)
+    real, sketches = part_data.render_each_part(renderer, performance)
     total = int(round((performance.seconds + TAIL_SECONDS) * renderer.sample_rate))
     assert len(real) == len(sketches) == len(raw) == len(performance.tracks) == 3
     assert all(len(r) == len(s) == total for r, s in zip(real, sketches))
@@ -69,7 +69,7 @@ def test_a_loud_piece_is_turned_down_as_a_whole(renderer, monkeypatch):
         i = [t.name for t in performance.tracks].index(p.tracks[0].name)
         return np.full(int(round((p.seconds + TAIL_SECONDS) * renderer.sample_rate)), levels[i], np.float32)
     monkeypatch.setattr(renderer, "render_performance", fake)
-    real, _ = part_data.render_parts(renderer, performance)
+    real, _ = part_data.render_each_part(renderer, performance)
     gains = [float(r[0]) / level for r, level in zip(real, levels)]
     assert np.allclose(gains, gains[0]) and gains[0] < part_data.MIX_GAIN
     assert np.isclose(np.abs(np.sum(real, axis=0)).max(), part_data.PEAK, rtol=1e-5)
@@ -96,7 +96,7 @@ def test_a_shard_holds_each_part_alone_in_latents(part_shards, tiny_ckpts, rende
     assert notes == [[n.pitch, round(n.start, 4), round(n.end, 4), n.velocity] for n in performances[0].tracks[1].notes]
     assert rows[2]["is_drum"] and not rows[0]["is_drum"] and rows[0]["program"] == performances[0].tracks[0].program
     # the rows of a part are the codec's latents of that part rendered alone (target) and sketched (sketch)
-    real, sketches = part_data.render_parts(renderer, performances[1])
+    real, sketches = part_data.render_each_part(renderer, performances[1])
     row = rows[4]
     with torch.no_grad():
         expected = codec.encode(torch.from_numpy(np.stack([real[1], sketches[1]]))[:, None]).numpy()[..., :frames]
@@ -115,7 +115,7 @@ def test_a_complete_shard_is_skipped_and_an_interrupted_one_left_unfinished(part
 
     def fail(*args, **kwargs):
         raise AssertionError("a complete shard should be skipped")
-    monkeypatch.setattr(part_data, "render_parts", fail)
+    monkeypatch.setattr(part_data, "render_each_part", fail)
     assert part_data.build_shard(part_shards, 0, part_data.arrangement_pieces(0, 2), renderer, codec) == shard
     assert {f.name: f.stat().st_mtime_ns for f in shard.iterdir()} == before
     monkeypatch.undo()
