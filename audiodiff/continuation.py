@@ -1,5 +1,8 @@
 """Continue and repaint audio that audiodiff made, from its plan and seed (the WAV's sidecar).
 
+A layer over :class:`audiodiff.pipeline.Pipeline` (which knows nothing of it):
+``extend(pipeline, result, seconds)`` and ``repaint(pipeline, result, first_bar, last_bar)``.
+
 The latents of the clip are rendered again from its plan and seed (the acoustic model is
 deterministic for a seed, so they are the ones the clip was decoded from), up to where new
 audio begins; the acoustic model continues from them as its context, with the new plan:
@@ -19,16 +22,26 @@ correlate above ``MIN_GAIN_CORRELATION``; else 1) and kept within full scale.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 import numpy as np
 
+from audiodiff.acoustic.render import note_gate, render_parts
+from audiodiff.acoustic.sampling import DEFAULT_GUIDANCE, DEFAULT_SAMPLER, DEFAULT_STEPS
+from audiodiff.music.performance import Part, Performance
 from audiodiff.music.plan import Plan
 from audiodiff.music.prompt import Prompt
+from audiodiff.pipeline import (
+    DECODER_MARGIN_FRAMES,
+    DEFAULT_PLAN_GUIDANCE,
+    DEFAULT_PLAN_STEPS,
+    Pipeline,
+    Result,
+    crop_to_seconds,
+    fade_out,
+    map_programs,
+    plan_frames,
+)
 from audiodiff.structure.compose import STREAMS, compose
-
-if TYPE_CHECKING:
-    from audiodiff.pipeline import Pipeline, Result
 
 CROSS_FADE_SECONDS = 0.03
 MIN_GAIN_CORRELATION = 0.9
@@ -67,11 +80,8 @@ def _rewrite(pipeline: Pipeline, plan: Plan, seed: int, bars: int, keep_bars: fr
                    drums=drums, source=plan, keep={s: keep_bars for s in STREAMS})[0]
 
 
-def _parts(pipeline: Pipeline, plan: Plan) -> list:
+def _parts(pipeline: Pipeline, plan: Plan) -> list[Part]:
     """The parts the acoustic model plays for ``plan`` (programs mapped as :meth:`Pipeline.render` does)."""
-    from audiodiff.music.performance import Performance
-    from audiodiff.pipeline import map_programs
-
     return Performance.from_plan(map_programs(plan, pipeline.programs)[0]).tracks
 
 
@@ -79,9 +89,6 @@ def _continue(pipeline: Pipeline, old_plan: Plan, new_plan: Plan, seed: int, sta
               guidance: float) -> np.ndarray:
     """Audio [end * hop] of ``new_plan``: each part's latents of the old clip before frame ``start``
     (rendered again: the model is deterministic for a seed), new ones after, parts summed."""
-    from audiodiff.acoustic.model import DEFAULT_SAMPLER
-    from audiodiff.acoustic.render import note_gate, render_parts
-
     old, new = _parts(pipeline, old_plan), _parts(pipeline, new_plan)
     if len(old) != len(new):
         raise ValueError(f"the new plan has {len(new)} tracks where the clip has {len(old)}")
@@ -107,11 +114,12 @@ def _level(new: np.ndarray, old: np.ndarray, upto: int) -> np.ndarray:
     return np.clip(new * np.float32(gain), -1.0, 1.0).astype(np.float32)
 
 
-def extend(pipeline: Pipeline, plan: Plan, seed: int, audio: np.ndarray, seconds: float, *, steps: int,
-           guidance: float, plan_steps: int, plan_guidance: float) -> Result:
-    """The clip ``audio [N]`` (made from ``plan`` and ``seed``) followed by ``seconds`` more."""
-    from audiodiff.pipeline import DECODER_MARGIN_FRAMES, Result, crop_to_seconds, fade_out, plan_frames
-
+def extend(pipeline: Pipeline, result: Result, seconds: float, *, steps: int = DEFAULT_STEPS,
+           guidance: float = DEFAULT_GUIDANCE, plan_steps: int = DEFAULT_PLAN_STEPS,
+           plan_guidance: float = DEFAULT_PLAN_GUIDANCE) -> Result:
+    """``result`` (its audio, plan and seed, e.g. read back from a WAV and its sidecar) followed by
+    ``seconds`` more. The sampler settings must be the ones the clip was made with."""
+    plan, seed, audio = result.plan, result.seed, result.audio
     if not seconds > 0:
         raise ValueError(f"--seconds must be positive, got {seconds:g}")
     sr, hop = pipeline.sample_rate, pipeline.codec.hop_length
@@ -133,12 +141,13 @@ def extend(pipeline: Pipeline, plan: Plan, seed: int, audio: np.ndarray, seconds
     return Result(fade_out(out, sr), sr, crop_to_seconds(new_plan, total), seed)
 
 
-def repaint(pipeline: Pipeline, plan: Plan, seed: int, audio: np.ndarray, first: int, last: int, *, steps: int,
-            guidance: float, plan_steps: int, plan_guidance: float) -> Result:
-    """The clip ``audio [N]`` (made from ``plan`` and ``seed``) with bars ``first..last`` (0-based,
-    inclusive) written and rendered again."""
-    from audiodiff.pipeline import DECODER_MARGIN_FRAMES, Result, fade_out, plan_frames
-
+def repaint(pipeline: Pipeline, result: Result, first: int, last: int, *, steps: int = DEFAULT_STEPS,
+            guidance: float = DEFAULT_GUIDANCE, plan_steps: int = DEFAULT_PLAN_STEPS,
+            plan_guidance: float = DEFAULT_PLAN_GUIDANCE) -> Result:
+    """``result`` (its audio, plan and seed) with bars ``first..last`` (0-based, inclusive) written
+    and rendered again, the rest of the audio untouched. The sampler settings must be the ones the
+    clip was made with."""
+    plan, seed, audio = result.plan, result.seed, result.audio
     sr, hop = pipeline.sample_rate, pipeline.codec.hop_length
     fps = pipeline.acoustic.frame_rate
     bar = plan.meter.steps_per_bar

@@ -18,6 +18,11 @@ Batches. An item's audio never depends on the other items asked for at the same 
 one piece share the acoustic model's calls, and ``batch_size`` groups prompts for the structure
 model (with ``batch_size > 1`` its plans agree with one-by-one ones only to the rounding of batched
 matrix products).
+
+Backends. The networks run on ONNX Runtime (numpy only, no torch) or on torch
+(:mod:`audiodiff.backends`); the samplers, their noise and everything around the networks are the
+same numpy code on both, so a seed gives the same music on both (up to the networks' float
+rounding). Same seed, same backend, same threads, same machine: same bytes.
 """
 from __future__ import annotations
 
@@ -26,20 +31,19 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
-import torch
 
-from audiodiff.acoustic.model import (
+from audiodiff.acoustic.render import note_gate, render_parts
+from audiodiff.acoustic.sampling import (
     DEFAULT_GUIDANCE,
     DEFAULT_SAMPLER,
     DEFAULT_START_SIGMA,
     DEFAULT_STEPS,
-    AcousticModel,
+    LatentWriter,
 )
-from audiodiff.acoustic.render import note_gate, render_parts
-from audiodiff.codec.model import Codec, load_codec
+from audiodiff.backends import BACKENDS, Codec, OnnxCodec, TorchCodec, available, load_onnx, load_torch
 from audiodiff.io.checkpoint import CheckpointError, default_checkpoint
 from audiodiff.music.instruments import nearest_program, substitution_warnings
 from audiodiff.music.performance import Part, Performance
@@ -48,9 +52,14 @@ from audiodiff.music.prompt import Prompt
 from audiodiff.seeds import resolve_seed
 from audiodiff.structure.compose import bars_for, compose, guided_bars
 from audiodiff.structure.guide import Guide
-from audiodiff.structure.model import DEFAULT_GUIDANCE as DEFAULT_PLAN_GUIDANCE
-from audiodiff.structure.model import DEFAULT_STEPS as DEFAULT_PLAN_STEPS
-from audiodiff.structure.model import MAX_BARS_GENERATED, StructureModel
+from audiodiff.structure.sampling import DEFAULT_GUIDANCE as DEFAULT_PLAN_GUIDANCE
+from audiodiff.structure.sampling import DEFAULT_STEPS as DEFAULT_PLAN_STEPS
+from audiodiff.structure.sampling import MAX_BARS_GENERATED, PlanWriter
+
+if TYPE_CHECKING:
+    from audiodiff.acoustic.model import AcousticModel
+    from audiodiff.codec import model as torch_codec
+    from audiodiff.structure.model import StructureModel
 
 TrackT = TypeVar("TrackT", Track, Part)  # a plan's track or a performance's part
 FADE_SECONDS = 0.05  # fade-out where the audio is cut, so the cut does not click
@@ -152,13 +161,16 @@ def _chunks(items: list[int], size: int) -> list[list[int]]:
 class Pipeline:
     """Structure model + acoustic model + codec: see the module docstring."""
 
-    def __init__(self, structure: StructureModel | None, acoustic: AcousticModel, codec: Codec) -> None:
-        """``structure`` may be None for a pipeline that only renders given plans."""
-        acoustic.check_codec(codec.latent_dim, codec.frame_rate)  # ValueError naming both
-        self.structure = structure
-        self.acoustic = acoustic
-        self.codec = codec.eval()
-        self.programs = trained_programs(acoustic.metadata)  # the GM programs it can render
+    def __init__(self, structure: PlanWriter | StructureModel | None, acoustic: LatentWriter | AcousticModel,
+                 codec: Codec | torch_codec.Codec) -> None:
+        """``structure`` may be None for a pipeline that only renders given plans. The models are
+        those of a backend (:func:`audiodiff.backends.load_onnx`, ``load_torch``) or torch models."""
+        self.structure = structure if structure is None or isinstance(structure, PlanWriter) else structure.writer()
+        self.acoustic = acoustic if isinstance(acoustic, LatentWriter) else acoustic.writer()
+        self.codec = codec if isinstance(codec, Codec) else TorchCodec(codec)
+        self.acoustic.check_codec(self.codec.latent_dim, self.codec.frame_rate)  # ValueError naming both
+        self.backend = "onnx" if isinstance(self.codec, OnnxCodec) else "torch"
+        self.programs = trained_programs(self.acoustic.metadata)  # the GM programs it can render
         self.warnings: list[str] = []  # what a caller should tell the user (load: the codec; render: substitutions)
 
     @property
@@ -168,16 +180,25 @@ class Pipeline:
 
     @classmethod
     def load(cls, structure: str | os.PathLike | None = None, acoustic: str | os.PathLike | None = None,
-             codec: str | os.PathLike | None = None, device: str | torch.device = "cpu",
-             with_structure: bool = True) -> Pipeline:
+             codec: str | os.PathLike | None = None, device: str = "cpu", with_structure: bool = True,
+             backend: str | None = None, threads: int | None = None) -> Pipeline:
         """Load the three checkpoints (None: the ones shipped in ``audiodiff/checkpoints/``);
         ``with_structure=False`` skips the structure model (for :meth:`render` only).
 
+        ``backend``: ``"onnx"`` (ONNX Runtime, CPU, ``threads`` intra-op threads, None: all cores;
+        the graphs :func:`audiodiff.backends.graph_path` finds) or ``"torch"`` (structure model on the
+        CPU, acoustic model and codec on ``device``; set torch's threads yourself). None: ONNX
+        Runtime when it is installed, the device is the CPU and every checkpoint has a graph that
+        fits it, else torch. ImportError (one line) when the backend's runtime is not installed.
+
         The acoustic model and codec must agree on latent channels and frame rate (ValueError in
         one line naming both files). When the acoustic checkpoint records which codec it was
-        trained with and this is another one, a line saying so is put in ``warnings``. The structure
-        model runs on the CPU (it is small); acoustic model and codec on ``device``.
+        trained with and this is another one, a line saying so is put in ``warnings``.
         """
+        if backend is not None and backend not in BACKENDS:
+            raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+        if backend == "onnx" and str(device) != "cpu":
+            raise ValueError(f"the onnx backend runs on the CPU; use the torch backend for device {device}")
         paths = {}
         for name, given in (("structure", structure), ("acoustic", acoustic), ("codec", codec)):
             if name == "structure" and not with_structure:
@@ -187,22 +208,26 @@ class Pipeline:
                 raise CheckpointError(path, f"no {name} checkpoint is shipped with this install; "
                                             f"pass one (--{name} FILE)")
             paths[name] = path
-        structure_model = StructureModel.load(paths["structure"]) if with_structure else None
-        acoustic_model = AcousticModel.load(paths["acoustic"], device=device)
-        codec_model = load_codec(paths["codec"], device=device)  # encodec's weight_norm warnings: quiet_weight_norm
+        models: tuple[PlanWriter | None, LatentWriter, Codec] | None = None
+        if backend == "onnx" or (backend is None and str(device) == "cpu" and available("onnx")):
+            try:
+                models = load_onnx(paths, threads)
+            except CheckpointError:
+                if backend == "onnx" or not available("torch"):
+                    raise
+        if models is None:
+            if not available("torch"):
+                raise ImportError("the torch backend needs torch: pip install torch")
+            models = load_torch(paths, str(device))
+        structure_model, acoustic_model, codec_model = models
         try:
             pipeline = cls(structure_model, acoustic_model, codec_model)
         except ValueError as err:
             raise ValueError(f"{paths['acoustic']} does not fit the codec {paths['codec']}: {err}") from None
         expected = acoustic_model.metadata.get("codec_sha")
-        if expected:
-            from audiodiff.acoustic.data import codec_fingerprint
-
-            actual = codec_fingerprint(codec_model)
-            if actual != expected:
-                pipeline.warnings.append(f"the acoustic model was trained with another codec (fingerprint {expected}, "
-                                      f"{paths['codec']} has {actual}); the audio may sound wrong")
-        codec_model.fold_decoder_weight_norm()
+        if expected and codec_model.fingerprint != expected:
+            pipeline.warnings.append(f"the acoustic model was trained with another codec (fingerprint {expected}, "
+                                     f"{paths['codec']} has {codec_model.fingerprint}); the audio may sound wrong")
         return pipeline
 
     def generate(self, prompts: str | Prompt | Sequence[str | Prompt], *, steps: int = DEFAULT_STEPS,
@@ -313,38 +338,15 @@ class Pipeline:
                 audio[i][:len(wav)] = wav * note_gate(parts[i], len(wav), self.sample_rate)  # frames round
         return [Stem(p, fade_out(a, self.sample_rate)) for p, a in zip(parts, audio)]
 
-    def extend(self, result: Result, seconds: float, *, steps: int = DEFAULT_STEPS,
-               guidance: float = DEFAULT_GUIDANCE, plan_steps: int = DEFAULT_PLAN_STEPS,
-               plan_guidance: float = DEFAULT_PLAN_GUIDANCE) -> Result:
-        """``result`` (its audio, plan and seed, e.g. read back from a WAV and its sidecar) followed
-        by ``seconds`` more: see :func:`audiodiff.continuation.extend`. The sampler settings must
-        be the ones the clip was made with."""
-        from audiodiff.continuation import extend
-
-        return extend(self, result.plan, result.seed, result.audio, seconds, steps=steps, guidance=guidance,
-                      plan_steps=plan_steps, plan_guidance=plan_guidance)
-
-    def repaint(self, result: Result, first_bar: int, last_bar: int, *, steps: int = DEFAULT_STEPS,
-                guidance: float = DEFAULT_GUIDANCE, plan_steps: int = DEFAULT_PLAN_STEPS,
-                plan_guidance: float = DEFAULT_PLAN_GUIDANCE) -> Result:
-        """``result`` with bars ``first_bar..last_bar`` (0-based, inclusive) written and rendered
-        again, the rest of the audio untouched: see :func:`audiodiff.continuation.repaint`."""
-        from audiodiff.continuation import repaint
-
-        return repaint(self, result.plan, result.seed, result.audio, first_bar, last_bar, steps=steps,
-                       guidance=guidance, plan_steps=plan_steps, plan_guidance=plan_guidance)
-
-    @torch.no_grad()
-    def _decode(self, latents: torch.Tensor, seed: int) -> np.ndarray:
+    def _decode(self, latents: np.ndarray, seed: int) -> np.ndarray:
         """One item's latents ``[D, T]`` -> float32 audio ``[T * hop]`` (first channel), checked.
 
         Items are decoded one at a time: the decoder's convolutions see past the end of the
         latents, so decoding in a padded batch would change the last samples of shorter items."""
-        if not torch.isfinite(latents).all():
+        if not np.isfinite(latents).all():
             raise ValueError(f"the acoustic model produced NaN or infinite latents (seed {seed}); "
                              "its checkpoint is probably broken")
-        wav = self.codec.decode(latents[None].to(self.codec.latent_scale.device))[0, 0]
-        audio = wav.float().cpu().numpy()
+        audio = self.codec.decode(latents[None])[0, 0].astype(np.float32)
         if not np.isfinite(audio).all():
             raise ValueError(f"the codec produced NaN or infinite audio (seed {seed}); "
                              "its checkpoint is probably broken")

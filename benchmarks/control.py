@@ -38,7 +38,7 @@ import numpy as np
 import torch
 from ground_truth import plan_notes_key
 
-from audiodiff.continuation import CROSS_FADE_SECONDS
+from audiodiff.continuation import CROSS_FADE_SECONDS, extend, repaint
 from audiodiff.corpus.render import Renderer
 from audiodiff.eval.estimators import audio_adherence, summarize
 from audiodiff.eval.faithfulness import audio_onsets
@@ -253,11 +253,11 @@ def main() -> int:
     for r in results["plain"]:
         audio = np.round(r.audio / max(1.0, np.abs(r.audio).max()) * 32767).astype(np.int16) / np.float32(32768)
         clip = replace(r, audio=audio.astype(np.float32))
-        longer = pipeline.extend(clip, 5.0)
+        longer = extend(pipeline, clip, 5.0)
         seam = (len(audio) - 2 * fade) // 320 * 320
         ext_same.append(np.array_equal(longer.audio[:seam], audio[:seam]))
         ext_seam.append(seam_ratio(longer.audio, [seam]))
-        painted = pipeline.repaint(clip, 2, 3)
+        painted = repaint(pipeline, clip, 2, 3)
         bar = r.plan.meter.steps_per_bar
         start = r.plan.step_to_frame(2 * bar, 75.0) * 320
         stop = min(r.plan.step_to_frame(4 * bar, 75.0) * 320, len(audio))

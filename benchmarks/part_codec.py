@@ -8,8 +8,10 @@ held-out seed space), its first ``--seconds``: every part is rendered alone by F
 for the piece, as the acoustic model's training data), encoded and decoded alone by the codec, and
 the decoded parts are summed. Rows: the FluidSynth mix (the ceiling), the sum of the parts' round
 trips with continuous latents (what the pipeline's decoder sees), and the same at 6 kbps (RVQ).
-Scores: note F1 (basic-pitch vs the notes, mir_eval onsets within 50 ms, drums left out) and the
-multi-resolution mel distance to the FluidSynth mix (lower is better). Needs FluidSynth and the
+Scores: note F1 (basic-pitch vs the notes, mir_eval onsets within 50 ms, drums left out), the
+multi-resolution mel distance to the FluidSynth mix (lower is better), and the Fréchet distance on
+basic-pitch's features to the FluidSynth mixes (the mix row: the floor, FluidSynth mixes of ``n``
+other arrangements): what the codec alone adds to the FD of everything the pipeline decodes. Needs FluidSynth and the
 ``eval`` extra (basic-pitch).
 """
 from __future__ import annotations
@@ -26,9 +28,10 @@ from tqdm import tqdm
 from audiodiff.codec.model import Codec, load_codec
 from audiodiff.corpus.arrangements import dev_arrangement, heldout_arrangement
 from audiodiff.corpus.items import normalize_loudness
-from audiodiff.corpus.part_data import render_each_part
+from audiodiff.corpus.part_data import fluidsynth_parts
 from audiodiff.corpus.render import Renderer
 from audiodiff.eval.codec_metrics import mel_distance
+from audiodiff.eval.frechet import FrameStats, frechet_distance
 from audiodiff.eval.transcription import load_basic_pitch, note_f1, performance_notes
 from audiodiff.io.checkpoint import default_checkpoint
 
@@ -50,12 +53,23 @@ def parts_round_trip(codec: Codec, parts: list[np.ndarray], kbps: float | None) 
     return np.sum([round_trip(codec, p, kbps) for p in parts], axis=0)
 
 
-def score(audio: np.ndarray, reference: np.ndarray, notes: np.ndarray, sample_rate: int) -> tuple[float, float]:
-    """(note F1 against ``notes [K, 3]``, mel distance to ``reference``), at the corpus loudness."""
+def score(audio: np.ndarray, reference: np.ndarray, notes: np.ndarray, sample_rate: int,
+          frames: FrameStats) -> tuple[float, float]:
+    """(note F1 against ``notes [K, 3]``, mel distance to ``reference``), at the corpus loudness;
+    the clip's basic-pitch features are added to ``frames``."""
     net = load_basic_pitch()
     level = normalize_loudness(audio.astype(np.float32), LOUDNESS_DB)
-    f1 = note_f1(notes, net.notes(net.activations(level, sample_rate))).f1
+    activations = net.activations(level, sample_rate)
+    frames.add(activations["features"])
+    f1 = note_f1(notes, net.notes(activations)).f1
     return f1, float(mel_distance(reference, audio, sample_rate))
+
+
+def mix_features(renderer: Renderer, performance, seconds: float) -> np.ndarray:
+    """basic-pitch features of FluidSynth's mix of ``performance`` (first ``seconds``), at the corpus loudness."""
+    sr = renderer.sample_rate
+    mix = np.sum([p[:int(round(seconds * sr))] for p in fluidsynth_parts(renderer, performance)], axis=0)
+    return load_basic_pitch().activations(normalize_loudness(mix.astype(np.float32), LOUDNESS_DB), sr)["features"]
 
 
 def main() -> int:
@@ -82,26 +96,33 @@ def main() -> int:
     sr = codec.sample_rate
     arrangement = dev_arrangement if args.dev else heldout_arrangement
     rows: dict[str, list[tuple[float, float]]] = {"mix": [], "continuous": [], "6 kbps": []}
+    frames = {name: FrameStats() for name in rows}
     for seed in tqdm(range(args.n), desc="arrangements"):
         performance = arrangement(seed).crop(0.0, args.seconds)
         notes = performance_notes(performance)
-        parts, _ = render_each_part(renderer, performance)
         length = int(round(args.seconds * sr))
-        parts = [p[:length] for p in parts]
+        parts = [p[:length] for p in fluidsynth_parts(renderer, performance)]
         mix = np.sum(parts, axis=0)
-        rows["mix"].append(score(mix, mix, notes, sr))
-        rows["continuous"].append(score(parts_round_trip(codec, parts, None), mix, notes, sr))
-        rows["6 kbps"].append(score(parts_round_trip(codec, parts, KBPS), mix, notes, sr))
+        rows["mix"].append(score(mix, mix, notes, sr, frames["mix"]))
+        rows["continuous"].append(score(parts_round_trip(codec, parts, None), mix, notes, sr, frames["continuous"]))
+        rows["6 kbps"].append(score(parts_round_trip(codec, parts, KBPS), mix, notes, sr, frames["6 kbps"]))
+    floor = FrameStats()
+    for seed in tqdm(range(args.n, 2 * args.n), desc="arrangements: floor"):
+        floor.add(mix_features(renderer, arrangement(seed).crop(0.0, args.seconds), args.seconds))
+    reference = frames["mix"].gaussian()
+    fd = {name: frechet_distance((floor if name == "mix" else frames[name]).gaussian(), reference) for name in rows}
     space = "dev" if args.dev else "held-out"
-    print(f"codec: {args.checkpoint or 'shipped'}; {args.n} {space} arrangements, first {args.seconds:g} s\n")
-    print("| audio | note F1 | mel distance to the mix |\n|---|---|---|")
-    labels = {"mix": "FluidSynth mix (ceiling)", "continuous": "parts decoded alone and summed, continuous latents",
+    print(f"codec: {args.checkpoint or 'shipped'}; {args.n} {space} arrangements (seeds 0-{args.n - 1}), first "
+          f"{args.seconds:g} s; FD floor: seeds {args.n}-{2 * args.n - 1}\n")
+    print("| audio | note F1 | mel distance to the mix | FD to the FluidSynth mixes |\n|---|---|---|---|")
+    labels = {"mix": "FluidSynth mix (ceiling; FD: floor)",
+              "continuous": "parts decoded alone and summed, continuous latents",
               "6 kbps": f"the same at {KBPS:g} kbps"}
     top = float(np.mean([f for f, _ in rows["mix"]]))
     for name, values in rows.items():
         f1, mel = (float(np.mean(v)) for v in zip(*values))
         share = f" ({f1 / top:.2f} x)" if name != "mix" and top else ""
-        print(f"| {labels[name]} | {f1:.3f}{share} | {'-' if name == 'mix' else f'{mel:.4f}'} |")
+        print(f"| {labels[name]} | {f1:.3f}{share} | {'-' if name == 'mix' else f'{mel:.4f}'} | {fd[name]:.2f} |")
     return 0
 
 

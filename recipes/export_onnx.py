@@ -3,9 +3,12 @@
     python recipes/export_onnx.py audiodiff/checkpoints/codec.safetensors --out onnx/
 
 Any of the three checkpoint kinds: a structure checkpoint gives ``structure.onnx``, an acoustic one
-``acoustic.onnx``, a codec ``codec_encoder.onnx`` and ``codec_decoder.onnx``. The graphs hold no
-weights: load one with ``audiodiff.onnx.runtime.OnnxNet.load(graph, checkpoint, net=...)``, which
-fills them from the checkpoint (so fine-tuning and inference read the same file). ``--check``
+``acoustic.onnx``, a codec ``codec_encoder.onnx`` and ``codec_decoder.onnx`` (a Vocos decoder's graph
+ends at the spectrum; the runtime does the inverse STFT in numpy). The graphs hold no weights: load
+one with ``audiodiff.onnx.runtime.OnnxNet.load(graph, checkpoint, net=...)``, which fills them from
+the checkpoint (so fine-tuning and inference read the same file). ``--backend onnx`` looks for the
+graphs beside the checkpoint (``--out`` the checkpoint's folder), then for the shipped ones in
+``audiodiff/checkpoints/`` (written by this recipe from the shipped checkpoints). ``--check``
 compares ONNX Runtime with torch on the tracing inputs and prints the largest difference.
 Needs torch and the onnx extra (``pip install 'audiodiff[onnx]'``).
 """

@@ -4,12 +4,15 @@ FluidSynth and by the sketch synth, both encoded by the codec (see audiodiff/cor
     python recipes/prepare_part_data.py --out runs/parts --shards 0:120 --workers 2
     python recipes/prepare_part_data.py --out runs/parts_mine --midi-dir my_midi/
     python recipes/prepare_part_data.py --out runs/part_audio --shards 500:540 --audio-only   # codec decoder data
+    python recipes/prepare_part_data.py --out runs/parts --resketch   # after the sketch synth changed
 
 Pieces are random arrangements of the training seed stream (shard i holds --shard-size of them),
 or with --midi-dir the MIDI files of a folder (and its subfolders), played as written and cut into
 spans of at most 30 s. Shards already built are skipped, so a killed run resumes where it stopped;
 a shard is complete when its folder has parts.json. ``--codec`` names the codec whose latents are
 made (default: the shipped one; the acoustic model must be trained with the same codec).
+``--resketch`` rewrites the sketch latents of the shards in --out with today's sketch synth (shards
+made before it changed are refused by training until then) and builds nothing.
 """
 from __future__ import annotations
 
@@ -49,6 +52,23 @@ def _work(args: tuple[str, list[int], int, str | None, str | None, bool]) -> int
     return len(shards)
 
 
+def _resketch(out: str, codec_path: str | None) -> int:
+    import torch
+    from tqdm import tqdm
+
+    from audiodiff.acoustic.data import complete_shards
+    from audiodiff.codec.model import load_codec
+    from audiodiff.corpus.part_data import resketch_shard
+    from audiodiff.io.checkpoint import default_checkpoint
+
+    torch.set_num_threads(1)
+    codec = load_codec(codec_path or default_checkpoint("codec")).eval()
+    shards = complete_shards(out)
+    done = sum(resketch_shard(shard, codec) for shard in tqdm(shards, desc="resketch"))
+    print(f"{done} of {len(shards)} shards re-sketched ({len(shards) - done} were current)")
+    return 0
+
+
 def _midi_files(folder: str) -> list[Path]:
     return sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in (".mid", ".midi") and p.is_file())
 
@@ -63,7 +83,18 @@ def main() -> int:
     parser.add_argument("--codec", help="codec checkpoint (default: the shipped one)")
     parser.add_argument("--audio-only", action="store_true",
                         help="write the parts' FluidSynth audio as a codec corpus (train.jsonl) instead of shards")
+    parser.add_argument("--resketch", action="store_true",
+                        help="rewrite the sketches of the shards in --out with today's sketch synth, build nothing")
     args = parser.parse_args()
+    if args.resketch:
+        if not Path(args.out).is_dir():
+            print(f"error: --out {args.out}: not a folder", file=sys.stderr)
+            return 2
+        try:
+            return _resketch(args.out, args.codec)
+        except (OSError, ValueError) as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 1
     if args.workers < 1 or args.shard_size < 1:
         print("error: --workers and --shard-size must be >= 1", file=sys.stderr)
         return 2

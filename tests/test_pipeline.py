@@ -226,8 +226,8 @@ def test_render_plays_a_performance_at_its_real_times(pipeline, monkeypatch):
     forward, synth = AcousticNet.forward, acoustic_render.synth_part
     monkeypatch.setattr(AcousticNet, "forward", lambda self, x, c, r, *a: rolls.append(r.clone()) or forward(
         self, x, c, r, *a))
-    monkeypatch.setattr(acoustic_render, "synth_part", lambda part, n, sr: sketches.append(synth(part, n, sr))
-                        or sketches[-1])
+    monkeypatch.setattr(acoustic_render, "synth_part", lambda part, n, sr, version: sketches.append(
+        synth(part, n, sr, version)) or sketches[-1])
     result = pipeline.render([plan], [8], steps=2, performances=[performance])[0]
     assert result.audio.shape == (3 * SR,) and result.plan.tracks == plan.tracks
     assert [s.part for s in result.stems] == performance.tracks
@@ -294,11 +294,10 @@ def test_long_renders_have_no_jump_at_window_seams(pipeline):
     parts = [s.part for s in result.stems if s.part.notes]
     latents = render_parts(acoustic, codec, parts, result.seed, frames, steps=4, guidance=DEFAULT_GUIDANCE,
                            sampler=DEFAULT_SAMPLER)  # the latents of the render (each part alone)
-    with torch.no_grad():
-        decoded = [codec.decode(z[None])[0, 0].numpy() for z in latents]
-        whole = sum(d * note_gate(p, len(d), SR) for d, p in zip(decoded, parts))[: len(result.audio)]  # as rendered
-        pieces = sum(np.concatenate([codec.decode(z[None, :, a:b])[0, 0].numpy()
-                                     for a, b in zip([0] + seams, seams + [frames])]) for z in latents)
+    decoded = [codec.decode(z[None])[0, 0] for z in latents]
+    whole = sum(d * note_gate(p, len(d), SR) for d, p in zip(decoded, parts))[: len(result.audio)]  # as rendered
+    pieces = sum(np.concatenate([codec.decode(z[None, :, a:b])[0, 0]
+                                 for a, b in zip([0] + seams, seams + [frames])]) for z in latents)
     body = slice(0, len(result.audio) - 2 * SR // 20)  # before the fade-out at the cut
     assert np.allclose(whole[body], result.audio[body], atol=1e-4)
     assert seam_ratio(pieces[: len(result.audio)]) > 1.5

@@ -7,7 +7,6 @@ known context, which is what generation sees when it continues a piece window by
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -17,24 +16,17 @@ import torch
 from torch.utils.data import Dataset
 
 from audiodiff.acoustic.features import part_program, part_rolls
+from audiodiff.acoustic.synth import SKETCH_VERSION
+from audiodiff.codec.config import latents_fingerprint
 from audiodiff.codec.model import Codec
 from audiodiff.music.performance import Part, TimedNote
 
 
 def codec_fingerprint(codec: Codec) -> str:
-    """16 hex digits of a SHA-256 over the codec's config, encoder weights and latent scale.
-
-    It names the latents a codec makes (what a cache holds and an acoustic model learned): the
-    decoder, its config fields and the quantizer are left out, so a codec whose decoder alone was
-    fine-tuned or replaced keeps it.
-    """
-    digest = hashlib.sha256(json.dumps(codec.config.latent_dict(), sort_keys=True).encode())
-    for name, tensor in sorted(codec.state_dict().items()):
-        if not (name.startswith("encoder.") or name == "latent_scale"):
-            continue
-        digest.update(name.encode())
-        digest.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()[:16]
+    """:func:`audiodiff.codec.config.latents_fingerprint` of a torch codec: 16 hex digits that name the
+    latents it makes (a codec whose decoder alone was fine-tuned or replaced keeps them)."""
+    return latents_fingerprint(codec.config, {name: tensor.detach().float().cpu().numpy()
+                                              for name, tensor in codec.state_dict().items()})
 
 
 def complete_shards(root: str | os.PathLike) -> list[Path]:
@@ -43,7 +35,8 @@ def complete_shards(root: str | os.PathLike) -> list[Path]:
     return sorted(p.parent for p in Path(root).glob("shard-*/parts.json") if p.parent.name[6:].isdigit())
 
 
-def _part(row: dict) -> Part:
+def shard_part(row: dict) -> Part:
+    """The part that a row of a shard's parts.json describes."""
     return Part(row["name"], int(row["program"]), [TimedNote(int(p), float(s), float(e), int(v))
                                                    for p, s, e, v in row["notes"]], bool(row["is_drum"]))
 
@@ -87,6 +80,9 @@ class PartWindows(Dataset):
             if meta["codec"] != self.codec_sha:
                 raise ValueError(f"{shard} holds latents of another codec ({meta['codec']}, not {self.codec_sha}); "
                                  "rebuild it with this codec")
+            if meta.get("sketch", 1) != SKETCH_VERSION:
+                raise ValueError(f"{shard} holds sketches of sketch synth version {meta.get('sketch', 1)}, not "
+                                 f"{SKETCH_VERSION}: rewrite them with recipes/prepare_part_data.py --resketch")
             self.fps = float(meta["frame_rate"])
             self.shards.append(shard)
             self.items += [(len(self.shards) - 1, row) for row in meta["parts"] if row["frames"] >= self.window_frames]
@@ -119,7 +115,7 @@ class PartWindows(Dataset):
         start = int(rng.integers(0, row["frames"] - w + 1))
         have = 0 if rng.random() < self.context_dropout else int(rng.integers(1, self.context_frames + 1))
         at = int(row["offset"]) + start
-        part = _part(row)
+        part = shard_part(row)
 
         def crop(array: np.ndarray) -> torch.Tensor:
             return torch.from_numpy(np.ascontiguousarray(array[at: at + w].T, dtype=np.float32))

@@ -18,69 +18,13 @@ the program (an embedding) enter every block by FiLM.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from audiodiff.acoustic.config import PRESETS, AcousticNetConfig  # noqa: F401 (re-exported)
 from audiodiff.acoustic.features import NULL_PROGRAM, NUM_FEATURES
-from audiodiff.io.config import from_preset_dict, to_json_dict
-
-PRESETS = ("tiny", "cpu", "gpu")
-
-
-@dataclass
-class AcousticNetConfig:
-    """Size of the acoustic U-Net; ``latent_dim`` must equal the codec's."""
-
-    latent_dim: int = 64  # D, the codec's latent channels
-    widths: tuple[int, ...] = (32, 48, 64, 96, 128)  # channels per level; each level halves the frames
-    blocks: tuple[int, ...] = (1, 1, 2, 2, 2)  # residual blocks per level on the way down (and up)
-    mid_dilations: tuple[int, ...] = (1, 2, 4, 8)  # one block each at the lowest level (receptive field)
-    kernel_size: int = 3
-    noise_dim: int = 128  # noise-level embedding width
-    plan_dim: int = 64  # note encoder output channels
-
-    def __post_init__(self) -> None:
-        self.widths = tuple(int(w) for w in self.widths)
-        self.blocks = tuple(int(b) for b in self.blocks)
-        self.mid_dilations = tuple(int(d) for d in self.mid_dilations)
-        if not self.widths or any(w % 8 for w in self.widths):
-            raise ValueError(f"widths must be non-empty multiples of 8, got {self.widths}")
-        if len(self.blocks) != len(self.widths) or min(self.blocks) < 1:
-            raise ValueError(f"blocks must give >= 1 block for each of the {len(self.widths)} levels, "
-                             f"got {self.blocks}")
-        if self.kernel_size % 2 == 0:
-            raise ValueError(f"kernel_size must be odd, got {self.kernel_size}")
-
-    @property
-    def frame_multiple(self) -> int:
-        """Inputs are padded internally to a multiple of this many frames."""
-        return 2 ** (len(self.widths) - 1)
-
-    @classmethod
-    def preset(cls, name: str) -> AcousticNetConfig:
-        """tiny (tests), cpu (one part on a CPU), gpu (larger, for a GPU)."""
-        if name == "tiny":
-            return cls(widths=(16, 32), blocks=(1, 1), mid_dilations=(1, 2), noise_dim=32, plan_dim=16)
-        elif name == "cpu":
-            return cls()
-        elif name == "gpu":
-            return cls(widths=(128, 192, 256, 384, 512), blocks=(2, 2, 2, 2, 2), mid_dilations=(1, 2, 4, 8),
-                       noise_dim=256, plan_dim=128)
-        else:
-            raise ValueError(f"unknown acoustic net preset {name!r}; choose one of {', '.join(PRESETS)}")
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> AcousticNetConfig:
-        """Build from ``{"preset": name, **overrides}`` or plain fields; unknown keys are errors."""
-        return from_preset_dict(cls, data, "acoustic net")
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (tuples become lists)."""
-        return to_json_dict(self)
 
 
 def _norm(channels: int) -> nn.GroupNorm:

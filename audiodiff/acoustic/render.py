@@ -4,37 +4,39 @@ Every part is sketched by :mod:`audiodiff.acoustic.synth`, the sketch is encoded
 encoder, and the acoustic model refines the sketch latents into the instrument's latents; the
 codec decodes each part and the piece is the sum of its parts (its stems). A part's noise seed is
 derived from the piece's seed and the part's own content, never from its position in the file, so
-reordering a file's tracks changes nothing (:func:`audiodiff.seeds.part_seed`).
+reordering a file's tracks changes nothing (:func:`audiodiff.seeds.part_seed`). Everything here is
+numpy: the codec and the acoustic model are those of either backend (:mod:`audiodiff.backends`).
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
-from audiodiff.acoustic.model import DEFAULT_START_SIGMA, AcousticModel, window_schedule
+from audiodiff.acoustic.sampling import DEFAULT_START_SIGMA, LatentWriter, window_schedule
 from audiodiff.acoustic.synth import synth_part
-from audiodiff.codec.model import Codec
 from audiodiff.music.performance import Part
 from audiodiff.seeds import part_seed
+
+if TYPE_CHECKING:
+    from audiodiff.backends import Codec
 
 ENCODER_MARGIN_FRAMES = 8  # sketch frames encoded past those the model sees: the encoder looks ahead
 
 
-@torch.no_grad()
-def sketch_latents(codec: Codec, parts: Sequence[Part], frames: int) -> torch.Tensor:
-    """Codec latents ``[P, D, frames]`` of the parts' sketches (times in seconds from frame 0)."""
+def sketch_latents(codec: Codec, parts: Sequence[Part], frames: int, version: int) -> np.ndarray:
+    """Codec latents ``[P, D, frames]`` of the parts' sketches by sketch synth ``version`` (times in
+    seconds from frame 0), each part encoded alone."""
     samples = frames * codec.hop_length
-    wav = torch.from_numpy(np.stack([synth_part(p, samples, codec.sample_rate) for p in parts]))[:, None]
-    device = codec.latent_scale.device
-    return torch.cat([codec.encode(w[None].to(device)) for w in wav])[..., :frames]
+    wav = np.stack([synth_part(p, samples, codec.sample_rate, version) for p in parts]).astype(np.float32)[:, None]
+    return np.concatenate([codec.encode(w[None]) for w in wav])[..., :frames]
 
 
-def render_parts(acoustic: AcousticModel, codec: Codec, parts: Sequence[Part], seed: int, frames: int, *,
+def render_parts(acoustic: LatentWriter, codec: Codec, parts: Sequence[Part], seed: int, frames: int, *,
                  steps: int, guidance: float, sampler: str, start_sigma: float = DEFAULT_START_SIGMA,
-                 prefix: torch.Tensor | None = None, stream: int = 0) -> torch.Tensor:
-    """Latents ``[P, D, frames]`` of ``parts`` (each alone), continuing ``prefix [P, D, K]`` when given.
+                 prefix: np.ndarray | None = None, stream: int = 0) -> np.ndarray:
+    """Float32 latents ``[P, D, frames]`` of ``parts`` (each alone), continuing ``prefix [P, D, K]`` when given.
 
     ``stream`` separates noise (continuations draw other noise than the first render)."""
     seeds = [part_seed(seed, p, stream) for p in parts]
@@ -43,7 +45,8 @@ def render_parts(acoustic: AcousticModel, codec: Codec, parts: Sequence[Part], s
     window, known = acoustic.config.window_frames, 0 if prefix is None else prefix.shape[-1]
     spans = window_schedule(frames, known, window, acoustic.config.context_frames)
     cover = max([frames, known] + [start + window for start, _ in spans])
-    sketches = sketch_latents(codec, parts, cover + ENCODER_MARGIN_FRAMES)[..., :cover]
+    version = acoustic.config.sketch_version  # the sketches the model learned
+    sketches = sketch_latents(codec, parts, cover + ENCODER_MARGIN_FRAMES, version)[..., :cover]
     return acoustic.generate(parts, sketches, seeds, steps=steps, guidance=guidance, sampler=sampler,
                              start_sigma=start_sigma, prefix=prefix)[..., :frames]
 

@@ -20,6 +20,12 @@ from audiodiff.music.performance import Part
 TABLE_SIZE = 2048
 MAX_HARMONIC_HZ = 9000.0
 LEVEL = 0.25  # peak of one note at velocity 127
+# Sketch versions: a note's gain is LEVEL * (velocity / 127) ** VELOCITY_EXPONENTS[version].
+# Version 2 follows the GM velocity curve that FluidSynth plays (40 log10(v / 127) dB: velocity 30
+# sounds about 23 dB below 110) and gives synth pads a 40 ms attack; version 1 (exponent 1.5, pads
+# 200 ms) is what models made before it learned.
+VELOCITY_EXPONENTS = {1: 1.5, 2: 2.0}
+SKETCH_VERSION = 2  # what new training data is sketched with; a model records the version it learned
 
 
 @dataclass(frozen=True)
@@ -50,7 +56,7 @@ FAMILY_RECIPES = (
     Recipe(1.1, 0.25, 0.020, 0.0, 1.0, 0.06),
     Recipe(3.0, 0.5, 0.030, 0.0, 1.0, 0.08),
     Recipe(0.8, 1.0, 0.008, 0.0, 1.0, 0.08),
-    Recipe(1.5, 1.0, 0.200, 0.0, 1.0, 0.35),
+    Recipe(1.5, 1.0, 0.040, 0.0, 1.0, 0.35),
     Recipe(1.2, 1.0, 0.050, 1.0, 0.5, 0.30),
     Recipe(1.5, 0.7, 0.003, 0.4, 0.0, 0.10),
     Recipe(2.2, 0.6, 0.001, 0.15, 0.0, 0.05),
@@ -58,9 +64,16 @@ FAMILY_RECIPES = (
 )
 
 
-def recipe_for(program: int) -> Recipe:
-    """The recipe of a GM program (0..127)."""
-    return FAMILY_RECIPES[int(program) // 8]
+# the families whose recipe was another in version 1: synth pads attacked over 200 ms
+VERSION_1_RECIPES = {11: Recipe(1.5, 1.0, 0.200, 0.0, 1.0, 0.35)}
+
+
+def recipe_for(program: int, version: int = SKETCH_VERSION) -> Recipe:
+    """The recipe of a GM program (0..127) in sketch synth ``version``."""
+    family = int(program) // 8
+    if version == 1 and family in VERSION_1_RECIPES:
+        return VERSION_1_RECIPES[family]
+    return FAMILY_RECIPES[family]
 
 
 def _wavetable(recipe: Recipe, f0: float) -> np.ndarray:
@@ -88,24 +101,23 @@ def _envelope(recipe: Recipe, held: int, total: int, sample_rate: int) -> np.nda
     return env.astype(np.float32)
 
 
-def _pitched_note(pitch: int, length: int, total: int, velocity: int, program: int,
+def _pitched_note(pitch: int, length: int, total: int, gain: float, recipe: Recipe,
                   sample_rate: int) -> np.ndarray:
-    recipe = recipe_for(program)
     f0 = 440.0 * 2 ** ((pitch - 69) / 12)
     table = _wavetable(recipe, f0)
     index = (np.arange(total) * (f0 * TABLE_SIZE / sample_rate)).astype(np.int64) % TABLE_SIZE
-    return table[index] * _envelope(recipe, length, total, sample_rate) * _gain(velocity)
+    return table[index] * _envelope(recipe, length, total, sample_rate) * gain
 
 
-def _gain(velocity: int) -> float:
-    return LEVEL * (max(1, min(127, int(velocity))) / 127) ** 1.5
+def _gain(velocity: int, version: int) -> float:
+    return LEVEL * (max(1, min(127, int(velocity))) / 127) ** VELOCITY_EXPONENTS[version]
 
 
 def _noise(total: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal(total).astype(np.float32)
 
 
-def _drum_hit(pitch: int, velocity: int, sample_rate: int) -> np.ndarray:
+def _drum_hit(pitch: int, gain: float, sample_rate: int) -> np.ndarray:
     """One GM drum hit (pitch 35..81) as shaped noise or a pitch sweep; ``[samples]``."""
     def decay(seconds: float, tau: float) -> tuple[np.ndarray, np.ndarray]:
         t = np.arange(int(seconds * sample_rate)) / sample_rate
@@ -131,27 +143,32 @@ def _drum_hit(pitch: int, velocity: int, sample_rate: int) -> np.ndarray:
     else:  # other percussion: short band of noise
         t, env = decay(0.15, 0.04)
         wave = _noise(len(t), pitch) * np.sin(2 * np.pi * (300 + 40 * (pitch % 12)) * t).astype(np.float32) * env
-    return wave.astype(np.float32) * _gain(velocity) * 1.5
+    return wave.astype(np.float32) * gain * 1.5
 
 
-def synth_part(part: Part, num_samples: int, sample_rate: int = 24000) -> np.ndarray:
-    """The sketch of ``part`` as float32 mono ``[num_samples]`` at ``sample_rate`` Hz.
+def synth_part(part: Part, num_samples: int, sample_rate: int = 24000, version: int = SKETCH_VERSION) -> np.ndarray:
+    """The sketch of ``part`` as float32 mono ``[num_samples]`` at ``sample_rate`` Hz, as sketch
+    synth ``version`` plays it (a key of :data:`VELOCITY_EXPONENTS`).
 
     Notes start at ``round(start * sample_rate)`` (a note that began before 0 sounds from 0, as
     if already playing); pitched notes ring for their recipe's release after their end; nothing
     is written past ``num_samples``.
     """
+    if version not in VELOCITY_EXPONENTS:
+        raise ValueError(f"unknown sketch synth version {version} (known: {', '.join(map(str, VELOCITY_EXPONENTS))})")
     out = np.zeros(num_samples, dtype=np.float32)
     for note in part.notes:
         on = int(round(note.start * sample_rate))
         if on >= num_samples:
             continue
+        gain = _gain(note.velocity, version)
         if part.is_drum:
-            wave = _drum_hit(note.pitch, note.velocity, sample_rate)
+            wave = _drum_hit(note.pitch, gain, sample_rate)
         else:
             held = max(1, int(round((note.end - note.start) * sample_rate)))
-            release = int(recipe_for(part.program).release * sample_rate)
-            wave = _pitched_note(note.pitch, held, held + release, note.velocity, part.program, sample_rate)
+            recipe = recipe_for(part.program, version)
+            release = int(recipe.release * sample_rate)
+            wave = _pitched_note(note.pitch, held, held + release, gain, recipe, sample_rate)
         if on < 0:
             wave, on = wave[-on:], 0
         end = min(num_samples, on + len(wave))

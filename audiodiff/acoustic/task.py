@@ -15,6 +15,7 @@ from audiodiff.acoustic.data import PartWindows, codec_fingerprint
 from audiodiff.acoustic.features import NULL_PROGRAM
 from audiodiff.acoustic.model import AcousticConfig, AcousticModel, denoise
 from audiodiff.acoustic.net import AcousticNet
+from audiodiff.acoustic.synth import SKETCH_VERSION
 from audiodiff.codec.model import load_codec
 from audiodiff.diffusion.gaussian import loss_weight, training_sigmas
 from audiodiff.io.checkpoint import default_checkpoint
@@ -70,9 +71,9 @@ class AcousticTask:
     def __init__(self, config: AcousticTrainingConfig, data: str | os.PathLike) -> None:
         codec = load_codec(config.codec or default_checkpoint("codec"))
         self.codec_sha = codec_fingerprint(codec)
-        self.config = replace(config, model=config.model.for_codec(codec.latent_dim, codec.frame_rate))
+        model = replace(config.model.for_codec(codec.latent_dim, codec.frame_rate), sketch_version=SKETCH_VERSION)
+        self.config = replace(config, model=model)  # the data is sketched by today's synth (PartWindows checks)
         roots = [r for r in str(data).split(",") if r]
-        model = self.config.model
         self.dataset = PartWindows(roots, self.codec_sha, window_frames=model.window_frames,
                                    context_frames=model.context_frames,
                                    context_dropout=config.context_dropout, seed=config.train.seed)
@@ -108,9 +109,10 @@ class AcousticTask:
                                                          "recipe": self.config.to_dict()})
 
     def load_weights(self, model: nn.Module, path: Path) -> None:
-        """Start from an exported acoustic model; its architecture must match this recipe's."""
+        """Start from an exported acoustic model; its architecture must match this recipe's (a model
+        that learned an older sketch synth may be fine-tuned on today's sketches)."""
         source = AcousticModel.load(path)
-        if source.config != self.config.model:
+        if replace(source.config, sketch_version=self.config.model.sketch_version) != self.config.model:
             raise ValueError(f"{path}: acoustic model config {source.config.to_dict()} differs from the"
                              f" recipe's {self.config.model.to_dict()}")
         model.load_state_dict(source.net.state_dict())

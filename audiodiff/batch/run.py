@@ -26,14 +26,16 @@ def chunks_of(rows: Sequence[Row], batch_size: int, rank: int, world: int) -> li
 
 
 def load_pipeline(settings: Settings) -> Pipeline:
-    """The models of ``settings`` on its device, after setting torch's thread count if it gives one."""
+    """The models of ``settings`` on its backend and device with its thread count, if it gives one."""
     from audiodiff.pipeline import Pipeline
 
-    if settings.threads:
+    pipeline = Pipeline.load(settings.structure, settings.acoustic, settings.codec, device=settings.device,
+                             backend=settings.backend, threads=settings.threads)
+    if settings.threads and pipeline.backend == "torch":
         import torch
 
         torch.set_num_threads(settings.threads)
-    return Pipeline.load(settings.structure, settings.acoustic, settings.codec, device=settings.device)
+    return pipeline
 
 
 def run_shard(rows: Sequence[Row], settings: Settings, rank: int, world: int, report: Report,

@@ -26,6 +26,7 @@ class Settings:
     batch_size: int = 1
     device: str = "cpu"
     threads: int | None = None
+    backend: str | None = None  # onnx or torch (None: audiodiff.pipeline.Pipeline.load chooses)
     stems: bool = False  # also every track alone (audiodiff.io.stems)
     layout: str = "folder"  # with stems: "folder" (stems/<id>/) or "slakh" (Track<nnnnn>/ as Slakh2100)
     normalize: bool = False  # with stems: each stem to -24 LUFS, the mix's peak capped at -1 dBFS

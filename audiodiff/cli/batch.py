@@ -160,18 +160,28 @@ def _map_programs(rows: list[Row], acoustic: str) -> list[tuple[str, int, int]]:
     return changes
 
 
-def _settings(args: argparse.Namespace, out: Path, paths: dict[str, str], hashes: dict[str, str], world: int,
-              local_rank: int) -> Settings:
-    """The settings every worker gets: checkpoints, sampler, batch size, device and threads."""
+def _cuda_available() -> bool:
+    """Whether torch is installed and sees a CUDA device (torchrun's ranks then take one each)."""
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
+        return False
     import torch
 
+    return torch.cuda.is_available()
+
+
+def _settings(args: argparse.Namespace, out: Path, paths: dict[str, str], hashes: dict[str, str], world: int,
+              local_rank: int) -> Settings:
+    """The settings every worker gets: checkpoints, sampler, batch size, backend, device and threads."""
     from audiodiff.batch.settings import Settings
 
-    device = args.device or (f"cuda:{local_rank}" if world > 1 and torch.cuda.is_available() else "cpu")
+    device = args.device or (f"cuda:{local_rank}" if world > 1 and _cuda_available() else "cpu")
     threads = args.threads or (1 if args.workers > 1 or world > 1 else None)
     return Settings(out=str(out), hashes=hashes, steps=args.steps, plan_steps=args.plan_steps,
                     guidance=args.guidance, plan_guidance=args.plan_guidance, drums=not args.no_drums,
-                    batch_size=args.batch_size, device=device, threads=threads, stems=args.stems,
+                    batch_size=args.batch_size, device=device, threads=threads, backend=args.backend,
+                    stems=args.stems,
                     layout=args.layout or "folder", normalize=args.normalize, **paths)
 
 

@@ -32,7 +32,7 @@ def _check_plan(plan: Plan, where: str) -> None:
     """Refuse a sidecar plan that no model could render: tempo, length, programs, and every note's
     pitch, time, length and velocity, naming the field."""
     from audiodiff.music.prompt import BPM_RANGE
-    from audiodiff.structure.model import MAX_BARS_GENERATED
+    from audiodiff.structure.sampling import MAX_BARS_GENERATED
 
     def bad(field: str, value: object, allowed: str) -> CliError:
         return CliError(f"{where}: plan_data {field} is {value!r}, want {allowed}")
@@ -113,14 +113,12 @@ def read_clip(path: str) -> tuple[Result, dict]:
 
 def _pipeline(args: argparse.Namespace, data: dict, rate: int) -> Pipeline:
     """The pipeline of the clip's checkpoints (the sidecar's, unless given), at the clip's rate."""
-    from audiodiff.cli.generate_render import set_threads
-    from audiodiff.pipeline import Pipeline
+    from audiodiff.cli.generate_render import load_pipeline
 
     used = data.get("checkpoints") or {}
     paths = {name: getattr(args, name) or (None if used.get(name, "shipped") == "shipped" else used[name])
              for name in ("structure", "acoustic", "codec")}
-    set_threads(args.threads)
-    pipeline = Pipeline.load(**paths)
+    pipeline, _ = load_pipeline(args, checkpoints=paths)
     for note in pipeline.warnings:
         warn(note)
     if pipeline.sample_rate != rate:
@@ -145,7 +143,7 @@ def write_edit(args: argparse.Namespace, paths: tuple[Path, Path], result: Resul
     from audiodiff.music.prompt import SECONDS_RANGE, parse
 
     out, sidecar = paths
-    keys = ("steps", "plan_steps", "guidance", "plan_guidance", "drums", "threads", "checkpoints")
+    keys = ("steps", "plan_steps", "guidance", "plan_guidance", "drums", "threads", "backend", "checkpoints")
     length = min(max(round(result.seconds, 2), SECONDS_RANGE[0]), SECONDS_RANGE[1])
     prompt = replace(parse(data["prompt"]), seconds=length).to_text()  # the new clip's length
     extra = {"prompt": prompt, **{k: data[k] for k in keys if k in data},
@@ -158,10 +156,10 @@ def write_edit(args: argparse.Namespace, paths: tuple[Path, Path], result: Resul
 def sampler_settings(data: dict, where: str) -> dict:
     """The sampler settings the clip was made with (the defaults where the sidecar has none), checked
     (a one-line error naming the field of the sidecar ``where``)."""
-    from audiodiff.acoustic.model import DEFAULT_GUIDANCE, DEFAULT_STEPS
+    from audiodiff.acoustic.sampling import DEFAULT_GUIDANCE, DEFAULT_STEPS
     from audiodiff.cli.parser import MAX_GUIDANCE, MAX_STEPS
-    from audiodiff.structure.model import DEFAULT_GUIDANCE as PLAN_GUIDANCE
-    from audiodiff.structure.model import DEFAULT_STEPS as PLAN_STEPS
+    from audiodiff.structure.sampling import DEFAULT_GUIDANCE as PLAN_GUIDANCE
+    from audiodiff.structure.sampling import DEFAULT_STEPS as PLAN_STEPS
 
     data = {"steps": DEFAULT_STEPS, "guidance": DEFAULT_GUIDANCE, "plan_steps": PLAN_STEPS,
             "plan_guidance": PLAN_GUIDANCE, **data}
@@ -174,7 +172,7 @@ def sampler_settings(data: dict, where: str) -> dict:
 def _check_extension(clip: Result, seconds: float) -> None:
     """Refuse an extension the structure model cannot write, in seconds as ``generate`` says it."""
     from audiodiff.music.prompt import SECONDS_RANGE, seconds_text
-    from audiodiff.structure.model import MAX_BARS_GENERATED
+    from audiodiff.structure.sampling import MAX_BARS_GENERATED
 
     plan = clip.plan
     bar_seconds = plan.meter.steps_per_bar * plan.seconds_per_step
@@ -201,8 +199,10 @@ def _sidecar(clip: str) -> str:
 def extend_with(pipeline: Pipeline, args: argparse.Namespace, result: Result, data: dict,
                 paths: tuple[Path, Path]) -> Result:
     """Continue a read clip (:func:`read_clip`) by ``args.seconds`` with a loaded pipeline; write it."""
+    from audiodiff.continuation import extend
+
     with running():
-        extended = pipeline.extend(result, args.seconds, **sampler_settings(data, _sidecar(args.clip)))
+        extended = extend(pipeline, result, args.seconds, **sampler_settings(data, _sidecar(args.clip)))
         write_edit(args, paths, extended, data, {"seconds": args.seconds})
     return extended
 
@@ -231,9 +231,11 @@ def repaint_bars(text: str, result: Result, clip: str) -> tuple[int, int]:
 def repaint_with(pipeline: Pipeline, args: argparse.Namespace, result: Result, data: dict,
                  paths: tuple[Path, Path]) -> Result:
     """Rewrite bars ``args.bars`` of a read clip (:func:`read_clip`) with a loaded pipeline; write it."""
+    from audiodiff.continuation import repaint
+
     first, last = repaint_bars(args.bars, result, args.clip)
     with running():
-        repainted = pipeline.repaint(result, first, last, **sampler_settings(data, _sidecar(args.clip)))
+        repainted = repaint(pipeline, result, first, last, **sampler_settings(data, _sidecar(args.clip)))
         write_edit(args, paths, repainted, data, {"bars": args.bars})
     return repainted
 

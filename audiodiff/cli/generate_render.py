@@ -85,6 +85,24 @@ def set_threads(threads: int | None) -> int:
     return torch.get_num_threads()
 
 
+def load_pipeline(args: argparse.Namespace, with_structure: bool = True,
+                  checkpoints: dict[str, str | None] | None = None) -> tuple[Pipeline, int]:
+    """The pipeline of ``checkpoints`` (``{"structure": path or None, ...}``; by default ``args``'s) on
+    ``args.backend`` with ``args.threads``, and the thread count it runs with (part of what
+    reproduces the bytes)."""
+    from audiodiff.pipeline import Pipeline
+
+    paths = checkpoints or {name: getattr(args, name, None) for name in ("structure", "acoustic", "codec")}
+    try:
+        pipeline = Pipeline.load(paths.get("structure"), paths.get("acoustic"), paths.get("codec"),
+                                 with_structure=with_structure, backend=args.backend, threads=args.threads)
+    except ImportError as err:  # the backend's runtime is not installed: a one-line message naming the extra
+        raise CliError(str(err), code=1) from None
+    if pipeline.backend == "torch":
+        return pipeline, set_threads(args.threads)
+    return pipeline, args.threads or os.cpu_count() or 1
+
+
 def checkpoints_record(args: argparse.Namespace) -> dict:
     return {name: getattr(args, name, None) or "shipped" for name in ("structure", "acoustic", "codec")}
 
@@ -146,7 +164,8 @@ def generate_with(pipeline: Pipeline, args: argparse.Namespace, prompt: Prompt, 
         warn_since(pipeline, seen)
         extra = {"prompt": result.prompt.to_text(), "steps": args.steps, "plan_steps": args.plan_steps,
                  "guidance": args.guidance, "plan_guidance": args.plan_guidance, "drums": not args.no_drums,
-                 "threads": threads, "checkpoints": checkpoints_record(args), **guide_record(args)}
+                 "threads": threads, "backend": pipeline.backend, "checkpoints": checkpoints_record(args),
+                 **guide_record(args)}
         with staged() as stage:
             _write_stems(stage, result, stems, steps=args.steps, guidance=args.guidance)
             write_result(stage, result, out, sidecar, plan_out, plot, None, extra, result.prompt.to_text())
@@ -156,11 +175,8 @@ def generate_with(pipeline: Pipeline, args: argparse.Namespace, prompt: Prompt, 
 
 def cmd_generate(args: argparse.Namespace) -> None:
     """Plan and render ``args.prompt``; write the WAV, its sidecar and the optional MIDI and plot."""
-    from audiodiff.pipeline import Pipeline
-
     prompt, guide, paths = check_generate(args)
-    threads = set_threads(args.threads)
-    pipeline = Pipeline.load(args.structure, args.acoustic, args.codec)
+    pipeline, threads = load_pipeline(args)
     result = generate_with(pipeline, args, prompt, guide, paths, threads)
     _print_result(Path(args.output), result)
 
@@ -209,6 +225,7 @@ def render_with(pipeline: Pipeline, args: argparse.Namespace, plan: Plan, paths:
                                  performances=[performance])[0]
         warn_since(pipeline, seen)
         extra = {"source": str(args.plan), "steps": args.steps, "guidance": args.guidance, "threads": threads,
+                 "backend": pipeline.backend,
                  "checkpoints": {k: v for k, v in checkpoints_record(args).items() if k != "structure"}}
         with staged() as stage:
             _write_stems(stage, result, stems, source=str(args.plan), steps=args.steps, guidance=args.guidance)
@@ -220,9 +237,6 @@ def render_with(pipeline: Pipeline, args: argparse.Namespace, plan: Plan, paths:
 
 def cmd_render(args: argparse.Namespace) -> None:
     """Render the MIDI file ``args.plan`` as written; write the WAV, its sidecar and the optional plot."""
-    from audiodiff.pipeline import Pipeline
-
     plan, paths = check_render(args)
-    threads = set_threads(args.threads)
-    pipeline = Pipeline.load(acoustic=args.acoustic, codec=args.codec, with_structure=False)
+    pipeline, threads = load_pipeline(args, with_structure=False)
     _print_result(Path(args.output), render_with(pipeline, args, plan, paths, threads))

@@ -21,14 +21,18 @@ from audiodiff.cli.serve import cmd_serve
 # they agree.
 ACOUSTIC_STEPS, GUIDANCE, PLAN_STEPS, PLAN_GUIDANCE = 8, 1.0, 32, 2.0
 MAX_STEPS = 1000
+BACKENDS = ("onnx", "torch")  # audiodiff.backends.BACKENDS, repeated so that building the parser imports no numpy
 MAX_GUIDANCE = 20.0
 MAX_THREADS = os.cpu_count() or 1
 PROMPT_HELP = ("e.g. 'D minor, 96 bpm, 3/4, violin' (key, tempo, meter, instrument, seconds, seed; at most "
                "1000 characters). A bare number right after the key is the tempo ('Gm 96' = G minor, 96 bpm); "
                "write 'program N' for a GM program number")
-THREADS_HELP = (f"torch CPU threads, 1..{MAX_THREADS} (default: all cores; 1 is fastest when other jobs keep "
-                "the cores busy). The same seed gives the same bytes with the same --threads on the same "
-                "machine; another thread count may change the last bit of some samples")
+THREADS_HELP = (f"CPU threads, 1..{MAX_THREADS} (default: all cores; 1 is fastest when other jobs keep "
+                "the cores busy). The same seed gives the same bytes with the same --backend and --threads on "
+                "the same machine; another thread count may change the last bit of some samples")
+BACKEND_HELP = ("where the networks run: onnx (ONNX Runtime, no torch needed) or torch (default: onnx when "
+                "onnxruntime is installed, the device is the CPU and every checkpoint has a fitting ONNX graph, "
+                "else torch). Both make the same music for a seed, equal up to float rounding")
 
 STEMS_HELP = ("also write every track alone into DIR (new or empty): NN-<track>-<instrument>.wav and .mid per "
               "track with notes, mix.wav (their sum) and stems.json (each stem's notes in seconds, program, "
@@ -87,6 +91,7 @@ def _model_args(parser: argparse.ArgumentParser, structure: bool = True) -> None
     parser.add_argument("--acoustic", help="acoustic checkpoint (default: the one shipped with the package)")
     parser.add_argument("--codec", help="codec checkpoint (default: the one shipped with the package)")
     parser.add_argument("--threads", type=_whole(1, MAX_THREADS), help=THREADS_HELP)
+    parser.add_argument("--backend", choices=BACKENDS, help=BACKEND_HELP)
 
 
 class _Parser(argparse.ArgumentParser):

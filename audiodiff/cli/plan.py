@@ -39,7 +39,7 @@ def check_length(prompt: Prompt, bars: int | None = None) -> None:
     meter (``bars``: the asked length, default the prompt's seconds)."""
     from audiodiff.music.prompt import seconds_text
     from audiodiff.structure.compose import bars_for
-    from audiodiff.structure.model import MAX_BARS_GENERATED
+    from audiodiff.structure.sampling import MAX_BARS_GENERATED
 
     bars = bars or bars_for(prompt)
     if bars > MAX_BARS_GENERATED:

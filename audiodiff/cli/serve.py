@@ -46,9 +46,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
         raise CliError(f"audiodiff serve needs the serve extra ({err.name} is missing): "
                        "pip install 'audiodiff[serve]'") from None
     from audiodiff import __version__
-    from audiodiff.cli.generate_render import set_threads
+    from audiodiff.cli.generate_render import load_pipeline
     from audiodiff.cli.messages import collect_warnings
-    from audiodiff.pipeline import Pipeline
     from audiodiff.serve.engine import Engine
     from audiodiff.serve.jobs import JobQueue
     from audiodiff.serve.storage import Store
@@ -62,9 +61,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
         raise CliError(f"--out {out} is not a directory")
     store = Store(out)
     sock = listen(args.host, args.port)
-    threads = set_threads(args.threads)
     print("loading the models...", flush=True)
-    pipeline = Pipeline.load(args.structure, args.acoustic, args.codec)
+    pipeline, threads = load_pipeline(args)
     for note in pipeline.warnings:
         warn(note)
     checkpoints = {name: getattr(args, name) for name in ("structure", "acoustic", "codec")}

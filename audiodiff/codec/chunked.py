@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-import torch
+import numpy as np
 
 
 def chunk_bounds(frames: int, chunk: int) -> list[int]:
@@ -22,9 +22,10 @@ def chunk_bounds(frames: int, chunk: int) -> list[int]:
     return [round(k * frames / n) for k in range(n + 1)]
 
 
-def decode_in_chunks(decode: Callable[[torch.Tensor], torch.Tensor], latents: torch.Tensor, hop: int, *,
-                     chunk: int, margin: int, fade: int) -> torch.Tensor:
-    """``decode(latents [B, D, t]) -> [B, C, t * hop]`` applied chunk by chunk to ``latents [B, D, T]``.
+def decode_in_chunks(decode: Callable[[np.ndarray], np.ndarray], latents: np.ndarray, hop: int, *,
+                     chunk: int, margin: int, fade: int) -> np.ndarray:
+    """``decode(latents [B, D, t]) -> [B, C, t * hop]`` applied chunk by chunk to ``latents [B, D, T]``
+    (numpy arrays: the torch codec and the ONNX one share it).
 
     Returns ``[B, C, T * hop]``. Needs ``fade`` even, ``margin >= fade // 2`` and ``chunk >= 2 * fade``
     (ValueError otherwise); a sequence of at most ``chunk`` frames is decoded in one call.
@@ -37,19 +38,19 @@ def decode_in_chunks(decode: Callable[[torch.Tensor], torch.Tensor], latents: to
     if len(bounds) == 2:
         return decode(latents)
     half, width = fade // 2 * hop, fade * hop
-    ramp = 0.5 - 0.5 * torch.cos(math.pi * (torch.arange(width, dtype=torch.float64) + 0.5) / width)
-    out: torch.Tensor | None = None
+    ramp = 0.5 - 0.5 * np.cos(math.pi * (np.arange(width, dtype=np.float64) + 0.5) / width)
+    out: np.ndarray | None = None
     for k, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):
         lo, hi = max(0, a - margin), min(frames, b + margin)
         wav = decode(latents[..., lo:hi])
         first, last = (a * hop - half if k else 0), (b * hop + half if b < frames else frames * hop)
-        piece = wav[..., first - lo * hop: last - lo * hop].clone()
+        piece = wav[..., first - lo * hop: last - lo * hop].copy()
         if out is None:
-            out = wav.new_zeros(*wav.shape[:-1], frames * hop)
+            out = np.zeros((*wav.shape[:-1], frames * hop), wav.dtype)
         if k and width:
-            piece[..., :width] *= ramp.to(piece)
+            piece[..., :width] *= ramp.astype(piece.dtype)
         if b < frames and width:
-            piece[..., -width:] *= (1 - ramp).to(piece)
+            piece[..., -width:] *= (1 - ramp).astype(piece.dtype)
         out[..., first:last] += piece
     assert out is not None
     return out

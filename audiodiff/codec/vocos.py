@@ -47,14 +47,17 @@ class VocosDecoder(nn.Module):
         self.head = nn.Linear(dim, self.n_fft + 2)  # log magnitude and phase of n_fft // 2 + 1 bins
         self.register_buffer("window", torch.hann_window(self.n_fft), persistent=False)
 
-    def forward(self, latents: torch.Tensor) -> torch.Tensor:
-        frames = latents.shape[-1]
+    def spectrum(self, latents: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Latents ``[B, D, T]`` -> magnitude and phase ``[B, n_fft // 2 + 1, T]`` of the STFT frames
+        that the inverse STFT turns into audio (all of the decoder that ONNX can express)."""
         h = self.norm(self.embed(latents).transpose(1, 2)).transpose(1, 2)
         for block in self.blocks:
             h = block(h)
         log_mag, phase = self.head(self.final_norm(h.transpose(1, 2))).transpose(1, 2).chunk(2, dim=1)
-        magnitude = torch.exp(log_mag).clamp(max=1e2)  # [B, n_fft // 2 + 1, T]
-        spec = torch.polar(magnitude, phase)
+        return torch.exp(log_mag).clamp(max=1e2), phase
+
+    def forward(self, latents: torch.Tensor) -> torch.Tensor:
+        spec = torch.polar(*self.spectrum(latents))
         wav = torch.istft(spec, self.n_fft, hop_length=self.hop, win_length=self.n_fft, window=self.window,
-                          center=True, length=frames * self.hop)
+                          center=True, length=latents.shape[-1] * self.hop)
         return wav[:, None]

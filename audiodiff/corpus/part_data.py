@@ -10,8 +10,16 @@ A shard of arrangements is one folder, written under a temporary name and rename
 
     shard-NNNNN/target.npy   float16 [frames, D]: latents of the FluidSynth parts, back to back
     shard-NNNNN/sketch.npy   float16 [frames, D]: latents of the synth sketches, same frames
-    shard-NNNNN/parts.json   codec fingerprint, frame rate, and per part its offset, frames,
-                             program, drum flag and notes ([pitch, start, end, velocity], seconds)
+    shard-NNNNN/parts.json   codec fingerprint, sketch synth version, frame rate, and per part
+                             its offset, frames, program, drum flag and notes
+                             ([pitch, start, end, velocity], seconds)
+
+When the sketch synth changes (:data:`audiodiff.acoustic.synth.SKETCH_VERSION`), :func:`resketch_shard`
+rewrites a shard's sketches from its notes; the FluidSynth latents stay.
+
+Arrangements play most parts around mezzo-forte, so half the parts of a training piece are played
+softer (velocities scaled by :data:`SOFTER`): the model hears the whole velocity range, and learns
+how quiet a soft note is.
 """
 from __future__ import annotations
 
@@ -24,8 +32,9 @@ from typing import Any
 
 import numpy as np
 
-from audiodiff.acoustic.synth import synth_part
+from audiodiff.acoustic.synth import SKETCH_VERSION, synth_part
 from audiodiff.corpus.arrangements import TRAIN_STREAM, random_arrangement
+from audiodiff.io.atomic import atomic_path, write_text_atomic
 from audiodiff.music.performance import Performance
 from audiodiff.music.plan import TAIL_SECONDS
 
@@ -33,6 +42,7 @@ MIX_GAIN = 2.0  # FluidSynth's level at gain 0.4 times this puts a typical mix n
 PEAK = 0.98
 SEED_BASE = 50_000_000  # part-data arrangement seeds: disjoint from the mix corpus's
 PIECE_SECONDS = (8.0, 14.0)  # short pieces: more pieces (programs, registers, styles) per CPU minute
+SOFTER = (0.25, 1.0)  # a softened part's velocities are scaled by a factor log-uniform in this range
 
 
 def shard_dir(root: str | os.PathLike, index: int) -> Path:
@@ -65,9 +75,22 @@ def render_each_part(renderer, performance: Performance) -> tuple[list[np.ndarra
 
 def arrangement_pieces(index: int, size: int) -> list[tuple[str, Performance]]:
     """The ``(name, performance)`` pieces of arrangement shard ``index``: short training-stream
-    arrangements (:data:`PIECE_SECONDS`)."""
-    return [(f"arrangement {seed}", random_arrangement(seed, TRAIN_STREAM, *PIECE_SECONDS))
+    arrangements (:data:`PIECE_SECONDS`), half their parts softened (:func:`vary_dynamics`)."""
+    return [(f"arrangement {seed}", vary_dynamics(random_arrangement(seed, TRAIN_STREAM, *PIECE_SECONDS), seed))
             for seed in shard_seeds(index, size)]
+
+
+def vary_dynamics(performance: Performance, seed: int) -> Performance:
+    """``performance`` with each part, by a coin flip, played softer: its velocities times a factor
+    drawn log-uniformly from :data:`SOFTER` (at least 1); a pure function of ``seed``."""
+    rng = np.random.default_rng([seed, 7])
+    tracks = []
+    for part in performance.tracks:
+        soft, factor = rng.random() < 0.5, float(np.exp(rng.uniform(*np.log(SOFTER))))
+        if soft:
+            part = replace(part, notes=[replace(n, velocity=max(1, round(n.velocity * factor))) for n in part.notes])
+        tracks.append(part)
+    return replace(performance, tracks=tracks)
 
 
 def midi_pieces(paths: list[Path], max_seconds: float = 30.0) -> list[tuple[str, Performance]]:
@@ -127,12 +150,41 @@ def build_shard(root: str | os.PathLike, index: int, pieces: list[tuple[str, Per
     empty = np.zeros((0, codec.latent_dim), np.float16)
     np.save(tmp / "target.npy", np.concatenate(targets) if targets else empty)
     np.save(tmp / "sketch.npy", np.concatenate(sketches) if sketches else empty)
-    meta: dict[str, Any] = {"codec": codec_fingerprint(codec), "frame_rate": codec.frame_rate,
+    meta: dict[str, Any] = {"codec": codec_fingerprint(codec), "sketch": SKETCH_VERSION, "frame_rate": codec.frame_rate,
                             "latent_dim": codec.latent_dim, "sample_rate": renderer.sample_rate, "parts": parts}
     (tmp / "parts.json").write_text(json.dumps(meta))
     shutil.rmtree(final, ignore_errors=True)
     tmp.rename(final)
     return final
+
+
+def resketch_shard(shard: str | os.PathLike, codec) -> bool:
+    """Rewrite the sketch latents of ``shard`` from its notes with today's sketch synth (the
+    FluidSynth latents are kept); returns False when they are current already. The new sketches
+    replace the old ones by a rename, and parts.json names their version only after that, so a
+    killed run leaves a shard that is re-sketched again, never a mixed one."""
+    import torch
+
+    from audiodiff.acoustic.data import codec_fingerprint, shard_part
+
+    folder = Path(shard)
+    meta = json.loads((folder / "parts.json").read_text())
+    if meta.get("sketch", 1) == SKETCH_VERSION:
+        return False
+    if meta["codec"] != codec_fingerprint(codec):
+        raise ValueError(f"{folder} holds latents of another codec ({meta['codec']}): rebuild it with this codec")
+    sketch = np.zeros((sum(row["frames"] for row in meta["parts"]), codec.latent_dim), np.float16)
+    for row in meta["parts"]:
+        samples = row["frames"] * codec.hop_length
+        wav = torch.from_numpy(synth_part(shard_part(row), samples, codec.sample_rate))[None, None]
+        with torch.no_grad():
+            latents = codec.encode(wav).float().numpy()[0]  # [D, frames]
+        sketch[row["offset"]:row["offset"] + row["frames"]] = latents[:, :row["frames"]].T
+    with atomic_path(folder / "sketch.npy") as tmp, open(tmp, "wb") as f:
+        np.save(f, sketch)
+    meta["sketch"] = SKETCH_VERSION
+    write_text_atomic(folder / "parts.json", json.dumps(meta))
+    return True
 
 
 def write_part_audio(root: str | os.PathLike, index: int, pieces: list[tuple[str, Performance]], renderer,

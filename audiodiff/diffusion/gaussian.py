@@ -10,6 +10,10 @@ Samplers integrate the probability-flow ODE ``dx/dsigma = (x - D(x, sigma)) / si
 step but the last) and DPM-Solver++(2M) (multistep 2nd order, one call per step). Both are
 deterministic given the initial noise, which :func:`initial_noise` draws from one generator per
 item, so an item's result never depends on the batch it was sampled in.
+
+Inference samples with :mod:`audiodiff.diffusion.gaussian_numpy` on both backends; training uses the
+torch preconditioning, noise levels and loss weight here. The torch samplers here are no longer
+called by the library: they remain as the reference tests/diffusion checks the numpy ones against.
 """
 from __future__ import annotations
 

@@ -7,6 +7,10 @@ both branches in one call on a doubled batch.
 The forward process replaces each token by MASK with probability t; the sampler starts from all
 MASK (except tokens the caller keeps) and unmasks the most confident predictions on a cosine
 schedule, MaskGIT-style, with classifier-free guidance.
+
+Inference samples with :mod:`audiodiff.diffusion.masked_numpy` on both backends; training uses the
+torch corruption and loss here. The torch sampler here is no longer called by the library: it
+remains as the reference tests/diffusion checks the numpy one against.
 """
 from __future__ import annotations
 

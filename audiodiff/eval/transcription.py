@@ -86,15 +86,30 @@ def note_f1(reference: np.ndarray, estimate: np.ndarray, onset_tolerance: float 
         both_empty = float(not len(ref) and not len(est))
         return NoteScore(both_empty, both_empty, both_empty, len(ref), len(est))
 
-    def intervals(notes: np.ndarray) -> np.ndarray:
-        return np.stack([notes[:, 0], np.maximum(notes[:, 1], notes[:, 0] + MIN_DURATION)], axis=1)
-
-    def hertz(notes: np.ndarray) -> np.ndarray:
-        return 440.0 * 2.0 ** ((notes[:, 2] - 69.0) / 12.0)
-
-    p, r, f, _ = precision_recall_f1_overlap(intervals(ref), hertz(ref), intervals(est), hertz(est),
+    p, r, f, _ = precision_recall_f1_overlap(_intervals(ref), _hertz(ref), _intervals(est), _hertz(est),
                                              onset_tolerance=onset_tolerance, offset_ratio=None)
     return NoteScore(float(p), float(r), float(f), len(ref), len(est))
+
+
+def onset_errors(reference: np.ndarray, estimate: np.ndarray, onset_tolerance: float = ONSET_TOLERANCE) -> np.ndarray:
+    """Estimated minus reference onset (seconds) of every note pair that :func:`note_f1` matches."""
+    from mir_eval.transcription import match_notes
+
+    ref, est = np.asarray(reference, np.float64).reshape(-1, 3), np.asarray(estimate, np.float64).reshape(-1, 3)
+    if not len(ref) or not len(est):
+        return np.zeros(0)
+    pairs = match_notes(_intervals(ref), _hertz(ref), _intervals(est), _hertz(est),
+                        onset_tolerance=onset_tolerance, offset_ratio=None)
+    return np.array([est[j, 0] - ref[i, 0] for i, j in pairs])
+
+
+def _intervals(notes: np.ndarray) -> np.ndarray:
+    """Note intervals ``[K, 2]`` (onset, offset) of notes ``[K, 3]``, at least MIN_DURATION long."""
+    return np.stack([notes[:, 0], np.maximum(notes[:, 1], notes[:, 0] + MIN_DURATION)], axis=1)
+
+
+def _hertz(notes: np.ndarray) -> np.ndarray:
+    return 440.0 * 2.0 ** ((notes[:, 2] - 69.0) / 12.0)
 
 
 class BasicPitch:

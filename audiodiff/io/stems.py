@@ -49,6 +49,7 @@ MAX_STEMS = 100  # tracks with notes a file may have for --stems (Slakh's S00..S
 TARGET_LUFS = -24.0  # --normalize: each stem's integrated loudness
 TARGET_PEAK_DBFS = -1.0  # the highest peak any file may have after the common gain
 MIDI_TICKS_PER_QUARTER = 960
+REST_LEAD_SECONDS = 0.05  # rest_level leaves out this much before each note (an attack may come a frame early)
 PLUGIN_NAME = "audiodiff"  # Slakh's plugin_name: the sampler patch that rendered the stem
 # Slakh2100's inst_class of each GM family (programs 8k..8k+7), and of drums
 SLAKH_CLASSES = ("Piano", "Chromatic Percussion", "Organ", "Guitar", "Bass", "Strings", "Strings (continued)",
@@ -115,12 +116,15 @@ def heard_notes(part: Part, seconds: float) -> Part:
     return replace(part, notes=notes)
 
 
-def rest_level(audio: np.ndarray, part: Part, sample_rate: int, release: float = 0.5) -> float | None:
-    """RMS level (dBFS) of ``audio`` where ``part`` plays nothing: outside every note and its
-    ``release`` seconds after it. None where the part leaves no rest; -inf for exact silence."""
+def rest_level(audio: np.ndarray, part: Part, sample_rate: int, release: float = 0.5,
+               lead: float = REST_LEAD_SECONDS) -> float | None:
+    """RMS level (dBFS) of ``audio`` where ``part`` plays nothing: outside every note, its
+    ``release`` seconds after it and the ``lead`` seconds before it (a note's attack may begin a
+    latent frame early). None where the part leaves no rest; -inf for exact silence."""
     quiet = np.ones(len(audio), dtype=bool)
     for n in part.notes:
-        quiet[max(0, int(n.start * sample_rate)):max(0, int(math.ceil((n.end + release) * sample_rate)))] = False
+        start = max(0, int((n.start - lead) * sample_rate))
+        quiet[start:max(0, int(math.ceil((n.end + release) * sample_rate)))] = False
     if not quiet.any():
         return None
     rms = float(np.sqrt(np.mean(np.asarray(audio, dtype=np.float64)[quiet] ** 2)))

@@ -12,7 +12,9 @@ The networks (``NETS``) and the checkpoint tensors each one reads:
 - ``structure``: the structure transformer (:class:`audiodiff.structure.net.StructureNet`), all tensors
 - ``acoustic``: the acoustic U-Net (:class:`audiodiff.acoustic.net.AcousticNet`), all tensors
 - ``codec_encoder``: waveform -> scaled latents, the ``encoder.*`` tensors and ``latent_scale``
-- ``codec_decoder``: scaled latents -> waveform, the ``decoder.*`` tensors and ``latent_scale``
+- ``codec_decoder``: scaled latents -> waveform, the ``decoder.*`` tensors and ``latent_scale``; a
+  Vocos decoder's graph ends at the STFT frames' magnitude and phase (``SPECTRUM_OUTPUTS``: ONNX has
+  no inverse STFT) and :mod:`audiodiff.codec.istft` finishes it in numpy
 """
 from __future__ import annotations
 
@@ -38,6 +40,7 @@ OUTPUTS = {
     "codec_encoder": ("latents",),
     "codec_decoder": ("wav",),
 }
+SPECTRUM_OUTPUTS = ("magnitude", "phase")  # a Vocos codec_decoder's outputs, [B, n_fft // 2 + 1, T]
 EXTERNAL_LOCATION = "checkpoint"  # what the graph names as the home of its external initializers
 
 

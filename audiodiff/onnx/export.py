@@ -10,6 +10,10 @@ touching the torch numerics:
 - ``nn.TransformerEncoder``'s inference fast path (``aten::_transformer_encoder_layer_fwd``) has
   no ONNX form: it is switched off while exporting.
 
+A Vocos codec decoder ends in an inverse STFT, which ONNX lacks: its graph outputs the STFT
+frames' magnitude and phase (``SPECTRUM_OUTPUTS``), and :class:`audiodiff.onnx.runtime.OnnxNet`
+finishes them with :func:`audiodiff.codec.istft.inverse_stft`.
+
 The legacy (TorchScript) exporter is used: it keeps ``nn.LSTM``'s time axis variable. Constant
 folding is off, so every weight keeps its checkpoint name (transposes, weight norm and the LSTM's
 gate layout stay in the graph; ONNX Runtime folds them once at load).
@@ -28,7 +32,7 @@ import torch
 from torch import nn
 
 from audiodiff.io.checkpoint import CheckpointError, read_checkpoint_header
-from audiodiff.onnx import EXTERNAL_LOCATION, INPUTS, NETS_OF_KIND, OUTPUTS, uses_weight
+from audiodiff.onnx import EXTERNAL_LOCATION, INPUTS, NETS_OF_KIND, OUTPUTS, SPECTRUM_OUTPUTS, uses_weight
 
 OPSET = 17
 _PREFIX = "inner."  # the wrapper's attribute: stripped from the weight names
@@ -90,8 +94,14 @@ def exportable_attention(module: nn.Module) -> Iterator[None]:
             del layer.forward
 
 
+def is_vocos(module: nn.Module) -> bool:
+    """Whether ``module`` is a codec whose decoder is a Vocos decoder (its graph ends at the spectrum)."""
+    return getattr(getattr(module, "config", None), "decoder_type", "seanet") == "vocos"
+
+
 class _Wrapped(nn.Module):
-    """``inner`` with a forward of our choosing (the codec's halves with their latent scale)."""
+    """``inner`` with a forward of our choosing (the codec's halves with their latent scale; a
+    Vocos decoder up to its spectrum)."""
 
     def __init__(self, inner: nn.Module, net: str) -> None:
         super().__init__()
@@ -102,7 +112,8 @@ class _Wrapped(nn.Module):
         if self.net == "codec_encoder":
             return inner.encoder(args[0]) * inner.latent_scale
         if self.net == "codec_decoder":
-            return inner.decoder(args[0] / inner.latent_scale)
+            unscaled = args[0] / inner.latent_scale
+            return inner.decoder.spectrum(unscaled) if is_vocos(inner) else inner.decoder(unscaled)
         return inner(*args)
 
 
@@ -149,12 +160,10 @@ def export_net(module: nn.Module, net: str, path: str | os.PathLike, checkpoint_
     """
     import onnx
 
-    if net == "codec_decoder" and getattr(module.config, "decoder_type", "seanet") != "seanet":
-        raise ValueError("only SEANet codec decoders export to ONNX (the Vocos decoder's inverse STFT has no "
-                         "ONNX form in the exporter)")
     wrapped = _Wrapped(module, net).eval()
     args = example_inputs(net, module)
-    names_in, names_out = list(INPUTS[net]), list(OUTPUTS[net])
+    spectrum = net == "codec_decoder" and is_vocos(module)
+    names_in, names_out = list(INPUTS[net]), list(SPECTRUM_OUTPUTS if spectrum else OUTPUTS[net])
     time_axis = 1 if net == "structure" else 2
     ranks = [value.dim() for value in args] + [4 if net == "structure" else 3, 3]  # outputs: [B, N, ...]/[B, C, T]
     axes = {name: {0: "batch"} if rank == 1 else {0: "batch", time_axis: "time"}
@@ -245,8 +254,11 @@ def export_checkpoint(checkpoint: str | os.PathLike, out_dir: str | os.PathLike,
 
 
 def torch_outputs(module: nn.Module, net: str, args: tuple[torch.Tensor, ...]) -> list[torch.Tensor]:
-    """What the torch module computes for network ``net`` (the function the graph was traced from)."""
+    """What the torch module computes for network ``net`` (what :class:`OnnxNet` returns: a Vocos
+    decoder's waveform, not the spectrum its graph ends at)."""
     with torch.no_grad():
+        if net == "codec_decoder":
+            return [module.decoder(args[0] / module.latent_scale)]
         out = _Wrapped(module, net).eval()(*args)
     return list(out) if isinstance(out, tuple) else [out]
 

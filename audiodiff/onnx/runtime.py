@@ -2,11 +2,13 @@
 
 :class:`OnnxNet` builds an ``onnxruntime.InferenceSession`` from a graph written by
 :mod:`audiodiff.onnx.export` and fills its external initializers from the safetensors checkpoint
-(16-bit tensors upcast to float32). Calls take and return numpy arrays.
+(16-bit tensors upcast to float32). Calls take and return numpy arrays; a Vocos decoder's graph
+ends at the spectrum, and the call finishes it with the inverse STFT in numpy.
 """
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from audiodiff.io.checkpoint import CheckpointError, read_checkpoint_header
-from audiodiff.onnx import INPUTS, KIND_OF_NET, NETS, uses_weight
+from audiodiff.onnx import INPUTS, KIND_OF_NET, NETS, SPECTRUM_OUTPUTS, uses_weight
 
 DEFAULT_PROVIDERS = ("CPUExecutionProvider",)
 
@@ -58,7 +60,10 @@ class OnnxNet:
 
     def __init__(self, session: Any, net: str, config: dict[str, Any]) -> None:
         self.session, self.net, self.config = session, net, config
+        self.weights: dict[str, np.ndarray] = {}  # the checkpoint tensors the graph reads (float32 or integer)
+        self._values: list[Any] = []
         self.input_names = [i.name for i in session.get_inputs()]
+        self.spectrum = tuple(o.name for o in session.get_outputs()) == SPECTRUM_OUTPUTS  # a Vocos decoder
         # the acoustic U-Net halves the frames at each level but the first
         self.frame_multiple = 2 ** (len(config["net"]["widths"]) - 1) if net == "acoustic" else 1
 
@@ -99,7 +104,7 @@ class OnnxNet:
         if made_for is not None and architecture(json.loads(made_for)) != architecture(header["config"]):
             raise CheckpointError(checkpoint, f"its config differs from the one {Path(graph).name} was exported for")
         net_obj = cls(session, net, header["config"])
-        net_obj._weights = values  # the session reads these buffers: keep them alive
+        net_obj.weights, net_obj._values = weights, values  # the session reads these buffers: keep them alive
         return net_obj
 
     @property
@@ -121,4 +126,10 @@ class OnnxNet:
         feed = {name: np.ascontiguousarray(a) for name, a in zip(INPUTS[self.net], arrays)
                 if name in self.input_names}
         outputs = self.session.run(None, feed)
+        if self.spectrum:
+            from audiodiff.codec.istft import inverse_stft
+
+            hop = math.prod(self.config["ratios"])
+            magnitude, phase = outputs
+            return [inverse_stft(magnitude, phase, hop, frames * hop)[:, None]]
         return [out[..., :frames] for out in outputs] if extra else outputs

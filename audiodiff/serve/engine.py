@@ -289,7 +289,7 @@ class Engine:
             result = self.pipeline.render([new_plan], [seed], steps=settings["steps"], guidance=settings["guidance"],
                                           seconds=[source.seconds])[0]
             result = replace(result, prompt=prompt)
-            keys = ("steps", "plan_steps", "guidance", "plan_guidance", "drums", "threads", "checkpoints")
+            keys = ("steps", "plan_steps", "guidance", "plan_guidance", "drums", "threads", "backend", "checkpoints")
             extra = {"prompt": replace(prompt, seconds=min(max(source.seconds, 1.0), 600.0)).to_text(),
                      **{k: data[k] for k in keys if k in data},
                      "regenerate": {"from": data["audio"], "keep": keep}}

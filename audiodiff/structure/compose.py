@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -11,14 +12,17 @@ from audiodiff.music.arrange import NUM_VARIANTS, ArrangementStyle, arrange
 from audiodiff.music.plan import Note, Plan, Track
 from audiodiff.music.prompt import Prompt
 from audiodiff.structure.guide import Guide, Kept, first_pass, guide_bars, guided_bars, second_pass
-from audiodiff.structure.model import (
+from audiodiff.structure.sampling import (
     DEFAULT_GUIDANCE,
     DEFAULT_ORDER_NOISE,
     DEFAULT_STEPS,
     DEFAULT_TEMPERATURE,
     PlanRequest,
-    StructureModel,
+    PlanWriter,
 )
+
+if TYPE_CHECKING:
+    from audiodiff.structure.model import StructureModel
 
 BASS_PROGRAM, COMP_PROGRAM = 33, 0  # fingered bass, piano
 MIN_GENERATED_BARS = 4
@@ -69,7 +73,7 @@ def _derived_seed(seed: int, stream: int) -> int:
     return int(np.random.SeedSequence([int(seed), stream]).generate_state(1)[0])
 
 
-def compose(model: StructureModel, prompts: list[Prompt], *, bars: int | None = None,
+def compose(model: PlanWriter | StructureModel, prompts: list[Prompt], *, bars: int | None = None,
             steps: int = DEFAULT_STEPS, guidance: float = DEFAULT_GUIDANCE,
             order_noise: float = DEFAULT_ORDER_NOISE, temperature: float = DEFAULT_TEMPERATURE,
             drums: bool = True, source: Plan | None = None,

@@ -9,35 +9,19 @@ from torch.utils.data import Dataset
 
 from audiodiff.io.manifest import read_jsonl
 from audiodiff.music.plan import Plan
-from audiodiff.music.theory import SUPPORTED_METERS, Key, Meter
-from audiodiff.structure.net import MAX_BARS, MAX_BEATS_PER_BAR, STEPS_PER_BEAT
-from audiodiff.structure.tokens import PAD, PlanTokens, plan_to_tokens
-
-METER_INDEX = {Meter(*m): i for i, m in enumerate(SUPPORTED_METERS)}
-
-
-def beat_positions(meter: Meter, num_bars: int, end_known: bool = True) -> dict[str, np.ndarray]:
-    """Per-beat position features of a piece of ``num_bars`` bars: [N] int64 arrays."""
-    beats = np.arange(num_bars * meter.beats_per_bar)
-    bar = beats // meter.beats_per_bar
-    return {
-        "beat_in_bar": beats % meter.beats_per_bar,
-        "bar": bar,
-        "bars_to_end": (num_bars - 1 - bar) if end_known else np.full_like(bar, MAX_BARS),
-    }
-
-
-def melody_by_beat(melody: np.ndarray, meter: Meter) -> np.ndarray:
-    """[S] step tokens -> [N, STEPS_PER_BEAT] with PAD in the slots a beat does not have."""
-    spb = meter.steps_per_beat
-    out = np.full((len(melody) // spb, STEPS_PER_BEAT), PAD, dtype=np.int64)
-    out[:, :spb] = melody.reshape(-1, spb)
-    return out
-
-
-def melody_by_step(slots: np.ndarray, meter: Meter) -> np.ndarray:
-    """Inverse of :func:`melody_by_beat`: [N, STEPS_PER_BEAT] -> [S]."""
-    return slots[:, : meter.steps_per_beat].reshape(-1)
+from audiodiff.music.theory import Key
+from audiodiff.structure.tokens import (  # noqa: F401 (re-exported: positions and slots)
+    MAX_BARS,
+    MAX_BEATS_PER_BAR,
+    METER_INDEX,
+    PAD,
+    STEPS_PER_BEAT,
+    PlanTokens,
+    beat_positions,
+    melody_by_beat,
+    melody_by_step,
+    plan_to_tokens,
+)
 
 
 def example(tokens: PlanTokens, first_bar: int, num_bars: int, end_known: bool, key_index: int,

@@ -110,7 +110,7 @@ def check_guide(guide: Guide, meter: Meter) -> int:
 
     Raises ValueError when chords or melody do not fit the form, a bar holds more chords than beats,
     or the piece would be longer than the structure model writes."""
-    from audiodiff.structure.model import MAX_BARS_GENERATED  # here: the model module imports torch
+    from audiodiff.structure.sampling import MAX_BARS_GENERATED
 
     bars = guide_bars(guide, meter)
     if guide.chords:

@@ -14,13 +14,17 @@ import torch
 from torch import nn
 
 from audiodiff.io.config import to_json_dict
-from audiodiff.structure.tokens import CHORD_VOCAB, MELODY_VOCAB
-
-NUM_KEYS, NUM_METERS, NUM_TEMPO_BINS = 24, 4, 16
-MAX_BARS = 128
-MAX_BEATS_PER_BAR = 4  # 4/4, the longest supported meter
-STEPS_PER_BEAT = 6  # slots per beat: 4 used in x/4 meters, 6 in 6/8
-TEMPO_RANGE = (40.0, 240.0)
+from audiodiff.structure.tokens import (  # noqa: F401 (re-exported: the network's input sizes)
+    CHORD_VOCAB,
+    MAX_BARS,
+    MAX_BEATS_PER_BAR,
+    MELODY_VOCAB,
+    NUM_KEYS,
+    NUM_METERS,
+    NUM_TEMPO_BINS,
+    STEPS_PER_BEAT,
+    TEMPO_RANGE,
+)
 
 
 @dataclass

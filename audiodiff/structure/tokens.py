@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from audiodiff.diffusion.masked import MASK_ID
+from audiodiff.diffusion.masked_numpy import MASK_ID
 from audiodiff.music.plan import Note, Plan, Track
-from audiodiff.music.theory import CHORD_QUALITIES, Chord, Key, Meter
+from audiodiff.music.theory import CHORD_QUALITIES, SUPPORTED_METERS, Chord, Key, Meter
 
 PAD, MASK = 0, MASK_ID  # shared by both vocabularies; MASK is the masked sampler's
 REST, HOLD, NOTE0 = 2, 3, 4
@@ -107,3 +107,37 @@ def tokens_to_plan(tokens: PlanTokens, bpm: float, program: int = 0, velocity: i
     chords = [token_chord(t, tokens.key) for t in tokens.chords.tolist()]
     return Plan(tokens.key, float(bpm), tokens.meter, [Track("melody", program, notes)], chords,
                 len(tokens.melody))
+
+
+# The structure network's input sizes and the per-beat layout it reads (the network, its training
+# data and the numpy sampler share them; this module needs no torch).
+NUM_KEYS, NUM_METERS, NUM_TEMPO_BINS = 24, 4, 16
+MAX_BARS = 128
+MAX_BEATS_PER_BAR = 4  # 4/4, the longest supported meter
+STEPS_PER_BEAT = 6  # slots per beat: 4 used in x/4 meters, 6 in 6/8
+TEMPO_RANGE = (40.0, 240.0)
+METER_INDEX = {Meter(*m): i for i, m in enumerate(SUPPORTED_METERS)}
+
+
+def beat_positions(meter: Meter, num_bars: int, end_known: bool = True) -> dict[str, np.ndarray]:
+    """Per-beat position features of a piece of ``num_bars`` bars: [N] int64 arrays."""
+    beats = np.arange(num_bars * meter.beats_per_bar)
+    bar = beats // meter.beats_per_bar
+    return {
+        "beat_in_bar": beats % meter.beats_per_bar,
+        "bar": bar,
+        "bars_to_end": (num_bars - 1 - bar) if end_known else np.full_like(bar, MAX_BARS),
+    }
+
+
+def melody_by_beat(melody: np.ndarray, meter: Meter) -> np.ndarray:
+    """[S] step tokens -> [N, STEPS_PER_BEAT] with PAD in the slots a beat does not have."""
+    spb = meter.steps_per_beat
+    out = np.full((len(melody) // spb, STEPS_PER_BEAT), PAD, dtype=np.int64)
+    out[:, :spb] = melody.reshape(-1, spb)
+    return out
+
+
+def melody_by_step(slots: np.ndarray, meter: Meter) -> np.ndarray:
+    """Inverse of :func:`melody_by_beat`: [N, STEPS_PER_BEAT] -> [S]."""
+    return slots[:, : meter.steps_per_beat].reshape(-1)

@@ -61,6 +61,26 @@ def test_louder_velocity_makes_a_louder_note():
     assert soft > 0 and loud > 2 * soft
 
 
+def test_sketch_versions_differ_in_their_velocity_curve():
+    def level_db(velocity: int, version: int) -> float:
+        return 20 * np.log10(rms(synth_part(Part("p", 0, [TimedNote(60, 0.0, 0.5, velocity)]), SR, SR, version)))
+    # version 2: the GM curve, 40 log10(110 / 30) = 22.6 dB; version 1: 30 log10(110 / 30) = 16.9 dB
+    assert level_db(110, 2) - level_db(30, 2) == pytest.approx(22.6, abs=0.1)
+    assert level_db(110, 1) - level_db(30, 1) == pytest.approx(16.9, abs=0.1)
+    assert level_db(127, 1) == pytest.approx(level_db(127, 2))
+    # and in their synth pads' attack (200 ms in version 1, 40 ms in version 2)
+    pad = Part("pad", 89, [TimedNote(60, 0.0, 1.0, 100)])
+    for version, attack in ((1, 0.2), (2, 0.04)):
+        assert recipe_for(89, version).attack == attack
+        envelope = np.abs(synth_part(pad, SR, SR, version))
+        peak = envelope[: int(0.5 * SR)].max()
+        first = np.argmax(envelope > 0.9 * peak) / SR  # where the attack is nearly done
+        assert 0.8 * attack < first < 1.2 * attack
+    assert recipe_for(0, 1) == recipe_for(0, 2)
+    with pytest.raises(ValueError, match="unknown sketch synth version 3"):
+        synth_part(Part("p", 0, []), SR, SR, 3)
+
+
 def test_drums_sound_at_their_onsets():
     onsets = {36: 0.25, 38: 0.75, 42: 1.25, 49: 1.5, 45: 0.5, 76: 1.0}
     part = Part("drums", 0, [TimedNote(p, t, t + 0.1, 100) for p, t in onsets.items()], is_drum=True)

@@ -631,7 +631,7 @@ def test_same_seed_same_threads_same_bytes_and_the_help_says_what_is_promised(ti
     with pytest.raises(SystemExit):
         main(["generate", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    assert "same seed gives the same bytes with the same --threads on the same machine" in text
+    assert "same seed gives the same bytes with the same --backend and --threads on the same machine" in text
 
 
 SIGTERM_DURING_WRITE = """

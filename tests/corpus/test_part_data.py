@@ -11,7 +11,7 @@ import pytest
 import torch
 from conftest import small_soundfont, tiny_arrangement
 
-from audiodiff.acoustic.data import PartWindows, _part, codec_fingerprint, complete_shards
+from audiodiff.acoustic.data import PartWindows, codec_fingerprint, complete_shards, shard_part
 from audiodiff.acoustic.features import DRUM_PROGRAM, NUM_FEATURES, part_program, part_rolls
 from audiodiff.acoustic.synth import synth_part
 from audiodiff.codec.model import load_codec
@@ -170,8 +170,8 @@ def test_crops_align_latents_sketch_and_notes_of_one_part(part_shards, tiny_ckpt
         start = starts[0]
         at = row["offset"] + start
         assert np.array_equal(sketch[at: at + 32].T.astype(np.float32), item["sketch"].numpy())
-        assert part_program(_part(row)) == int(item["programs"])
-        assert np.array_equal(item["rolls"].numpy(), part_rolls(_part(row), meta["frame_rate"], 32, start / 75.0))
+        assert part_program(shard_part(row)) == int(item["programs"])
+        assert np.array_equal(item["rolls"].numpy(), part_rolls(shard_part(row), meta["frame_rate"], 32, start / 75.0))
 
 
 def test_crops_are_a_function_of_seed_epoch_and_index(part_shards, tiny_ckpts):
@@ -248,4 +248,70 @@ def test_build_shard_with_the_recipe(tiny_ckpts, tmp_path, monkeypatch):
     meta = json.loads((out / "shard-00001" / "parts.json").read_text())
     assert {r["piece"] for r in meta["parts"]} == {f"arrangement {s}" for s in part_data.shard_seeds(1, 1)}
     monkeypatch.setattr(sys, "argv", ["prepare_part_data.py", "--out", str(out), "--shards", "2:1"])
+    assert prepare_part_data.main() == 2
+
+
+# -- dynamics and re-sketching -------------------------------------------------------------------
+def test_half_the_parts_of_training_pieces_are_played_softer():
+    pieces = [part_data.vary_dynamics(tiny_arrangement(seed), seed) for seed in range(40)]
+    assert [p.tracks for p in pieces[:3]] == [part_data.vary_dynamics(tiny_arrangement(s), s).tracks for s in range(3)]
+    ratios = []
+    for seed, piece in enumerate(pieces):
+        for before, after in zip(tiny_arrangement(seed).tracks, piece.tracks):
+            assert [(n.pitch, n.start, n.end) for n in after.notes] == [(n.pitch, n.start, n.end) for n in before.notes]
+            ratio = np.array([a.velocity / b.velocity for a, b in zip(after.notes, before.notes)])
+            assert np.all(ratio <= 1) and all(1 <= n.velocity <= 127 for n in after.notes)
+            ratios.append(float(np.median(ratio)))
+    softened = np.array(ratios) < 0.99
+    assert 0.3 < softened.mean() < 0.7  # a coin flip per part
+    low = part_data.SOFTER[0]
+    assert min(ratios) >= low - 0.05 and min(ratios) < 0.5  # the range reaches well below mezzo-forte
+
+
+def test_shards_of_an_older_sketch_synth_are_refused_until_resketched(part_shards, tiny_ckpts, tmp_path):
+    codec = load_codec(tiny_ckpts["codec"]).eval()
+    sha = codec_fingerprint(codec)
+    root = tmp_path / "old"
+    shutil.copytree(part_shards / "shard-00000", root / "shard-00000")
+    shard = root / "shard-00000"
+    meta = json.loads((shard / "parts.json").read_text())
+    assert meta["sketch"] == part_data.SKETCH_VERSION
+    current = np.load(shard / "sketch.npy").astype(np.float32)
+    target = np.load(shard / "target.npy")
+    del meta["sketch"]  # a shard made before sketches had versions (version 1)
+    (shard / "parts.json").write_text(json.dumps(meta))
+    np.save(shard / "sketch.npy", np.zeros_like(current, dtype=np.float16))
+    with pytest.raises(ValueError, match="--resketch") as err:
+        windows(root, sha)
+    assert "\n" not in str(err.value) and "version 1" in str(err.value)
+
+    assert part_data.resketch_shard(shard, codec) is True
+    assert json.loads((shard / "parts.json").read_text())["sketch"] == part_data.SKETCH_VERSION
+    # the sketches are today's again (notes are stored to 0.1 ms, so the waveform may shift a few samples)
+    again = np.load(shard / "sketch.npy").astype(np.float32)
+    assert again.shape == current.shape and np.abs(again - current).mean() < 0.1 * np.abs(current).mean()
+    assert np.array_equal(np.load(shard / "target.npy"), target)
+    assert len(windows(root, sha)) == 6
+    assert part_data.resketch_shard(shard, codec) is False  # current: nothing to do
+
+
+def test_the_recipe_resketches_old_shards(part_shards, tiny_ckpts, tmp_path, monkeypatch, capsys):
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "recipes"))
+    try:
+        import prepare_part_data
+    finally:
+        sys.path.pop(0)
+    out = tmp_path / "parts"
+    shutil.copytree(part_shards / "shard-00000", out / "shard-00000")
+    meta = json.loads((out / "shard-00000" / "parts.json").read_text())
+    meta["sketch"] = 1
+    (out / "shard-00000" / "parts.json").write_text(json.dumps(meta))
+    monkeypatch.setattr(sys, "argv", ["prepare_part_data.py", "--out", str(out), "--resketch",
+                                      "--codec", tiny_ckpts["codec"]])
+    assert prepare_part_data.main() == 0
+    assert "1 of 1 shards re-sketched" in capsys.readouterr().out
+    assert json.loads((out / "shard-00000" / "parts.json").read_text())["sketch"] == part_data.SKETCH_VERSION
+    monkeypatch.setattr(sys, "argv", ["prepare_part_data.py", "--out", str(tmp_path / "none"), "--resketch"])
     assert prepare_part_data.main() == 2

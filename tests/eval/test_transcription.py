@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from audiodiff.eval.transcription import note_f1, notes_array, performance_notes, plan_notes
+from audiodiff.eval.transcription import note_f1, notes_array, onset_errors, performance_notes, plan_notes
 from audiodiff.music.performance import Part, Performance, TimedNote
 from audiodiff.music.plan import Note, Plan, Track
 from audiodiff.music.theory import Key, Meter
@@ -21,6 +21,13 @@ def test_note_f1_matches_onsets_within_50_ms_and_pitch_within_a_quarter_tone():
     half = note_f1(ref, notes_array([(0.0, 0.5, 60), (0.52, 1.0, 64), (1.0, 1.5, 66), (2.0, 2.5, 70)]))
     assert (half.precision, half.recall) == (0.5, pytest.approx(2 / 3))
     assert note_f1(ref, np.zeros((0, 3))).f1 == 0.0 and note_f1(np.zeros((0, 3)), np.zeros((0, 3))).f1 == 1.0
+
+
+def test_onset_errors_are_signed_and_only_of_matched_notes():
+    ref = notes_array([(0.0, 0.5, 60), (0.5, 1.0, 64), (1.0, 1.5, 67)])
+    est = notes_array([(0.01, 0.5, 60), (0.48, 1.0, 64), (1.2, 1.5, 67), (2.0, 2.5, 72)])
+    assert sorted(onset_errors(ref, est).round(6).tolist()) == [-0.02, 0.01]  # 67 is 200 ms late: unmatched
+    assert onset_errors(ref, np.zeros((0, 3))).shape == (0,)
 
 
 def test_one_estimate_matches_one_reference_note():

@@ -121,6 +121,13 @@ def test_stems_are_silent_in_their_rests():
     assert rest_level(noisy, melody.part, SR) == pytest.approx(-60.0, abs=0.01)
     busy = Part("pad", 0, [TimedNote(60, 0.0, 2.0)])
     assert rest_level(noisy, busy, SR) is None
+    # the rest ends 50 ms before the next note (its attack may begin a frame early) and begins 0.5 s after one
+    late = Part("late", 0, [TimedNote(60, 0.0, 0.2), TimedNote(62, 1.5, 2.0)])
+    early_attack = np.zeros(SR * 2, np.float32)
+    early_attack[int(1.46 * SR):] = 0.5
+    assert rest_level(early_attack, late, SR) == -math.inf
+    early_attack[int(1.44 * SR):] = 0.5
+    assert rest_level(early_attack, late, SR) > -40
 
 
 def test_a_result_without_stems_is_refused():
