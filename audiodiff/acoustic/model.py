@@ -61,16 +61,6 @@ class AcousticModel:
         self.config = config
         self.metadata = metadata or {}
 
-    @property
-    def latent_dim(self) -> int:
-        """Latent channels D of the codec the model was trained for."""
-        return self.config.net.latent_dim
-
-    @property
-    def frame_rate(self) -> float:
-        """Latent frames per second (Hz) of the codec the model was trained for."""
-        return self.config.frame_rate
-
     @classmethod
     def load(cls, path: str | os.PathLike, device: str | torch.device = "cpu") -> AcousticModel:
         """Load an exported acoustic checkpoint (CheckpointError on any problem), in eval mode."""
@@ -98,10 +88,6 @@ class AcousticModel:
         from audiodiff.backends import torch_call
 
         return LatentWriter(torch_call(self.net), self.config, self.metadata)
-
-    def check_codec(self, latent_dim: int, frame_rate: float) -> None:
-        """Raise ValueError unless a codec's latent channels and frame rate (Hz) are this model's."""
-        self.writer().check_codec(latent_dim, frame_rate)
 
     def generate(self, parts: Sequence[Part], sketches: torch.Tensor, seeds: Sequence[int], *,
                  steps: int = DEFAULT_STEPS, guidance: float = DEFAULT_GUIDANCE, sampler: str = DEFAULT_SAMPLER,

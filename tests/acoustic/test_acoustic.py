@@ -161,9 +161,9 @@ def test_checkpoint_round_trip_and_one_line_errors(tiny_model, tmp_path, tiny_ck
     sketch = sketches_for(parts, 40)
     ours, theirs = loaded.generate(parts, sketch, [4], steps=2), tiny_model.generate(parts, sketch, [4], steps=2)
     assert torch.allclose(ours, theirs, atol=1e-2)  # 16-bit weights
-    loaded.check_codec(D, FPS)
+    loaded.writer().check_codec(D, FPS)
     with pytest.raises(ValueError, match="16 channels"):
-        loaded.check_codec(16, FPS)
+        loaded.writer().check_codec(16, FPS)
     with pytest.raises(CheckpointError, match="expected a 'acoustic' model"):
         AcousticModel.load(tiny_ckpts["codec"])
     # weights of another architecture (the previous design's input layer had other channels)
